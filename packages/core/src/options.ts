@@ -1,0 +1,93 @@
+/**
+ * The proxy's configuration as plain typed objects. Everything here is parsed and validated once
+ * (by the server's config loader or by an embedding app) and never looked at raw on the hot path.
+ */
+
+/** One origin server of an upstream. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+export interface UpstreamTlsOptions {
+  /** Name sent in SNI and checked against the certificate; default: the server's host. */
+  servername?: string;
+  /** Verify the upstream certificate (default true). */
+  verify: boolean;
+  /** PEM CA bundle used instead of the system CAs. */
+  ca?: string | Buffer;
+  /** Client certificate and key for mTLS to the upstream. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+/** A named group of servers and how Portcullis talks to them (nginx `upstream` + `proxy_*`). */
+export interface UpstreamOptions {
+  name: string;
+  servers: ServerAddress[];
+  /** `http` or `https` to the upstream. */
+  protocol: 'http' | 'https';
+  tls?: UpstreamTlsOptions;
+  /** Idle keep-alive sockets kept per server and worker (nginx `keepalive`). */
+  keepalive: number;
+  /** Cap on open sockets per server and worker; requests past it wait in a queue. */
+  maxConnections: number;
+  /** Retire an idle socket after this long (ms), or earlier if the server announces less. */
+  idleTimeout: number;
+  /** Close a socket after it served this many requests (nginx `keepalive_requests`). */
+  maxRequestsPerSocket: number;
+  /** Give up connecting after this long (ms): 502. */
+  connectTimeout: number;
+  /** Longest wait (ms) for the response head, and between two reads of its body: 504. */
+  readTimeout: number;
+  /** Longest wait (ms) between two successful writes of the request body: 504. */
+  sendTimeout: number;
+  /** Requests in flight per socket (HTTP/1.1 pipelining, idempotent bodiless requests only). */
+  pipelining: number;
+  /** Host header sent upstream instead of the client's (default: keep the client's). */
+  hostHeader?: string;
+}
+
+/** Which requests go to which upstream (nginx `server_name` + `location`). */
+export interface RouteOptions {
+  /** Host names (exact or `*.domain.tld`); empty matches any host. */
+  hosts: string[];
+  /** Path prefix; the longest matching prefix wins. */
+  pathPrefix: string;
+  /** Remove the prefix before passing the path upstream. */
+  stripPrefix: boolean;
+  /** Name of the upstream. */
+  upstream: string;
+}
+
+export interface ForwardingOptions {
+  /** CIDRs of proxies whose X-Forwarded-* headers are believed (empty by default). */
+  trustedProxies: string[];
+  /** Add an RFC 7239 `Forwarded` header too. */
+  forwarded: boolean;
+  /** Add a `Via` header with this pseudonym (false: none). */
+  via: string | false;
+}
+
+export interface ProxyOptions {
+  upstreams: UpstreamOptions[];
+  routes: RouteOptions[];
+  forwarding: ForwardingOptions;
+}
+
+export const upstreamDefaults: Omit<UpstreamOptions, 'name' | 'servers' | 'protocol'> = {
+  keepalive: 10,
+  maxConnections: 1024,
+  idleTimeout: 4_000,
+  maxRequestsPerSocket: 1000,
+  connectTimeout: 5_000,
+  readTimeout: 60_000,
+  sendTimeout: 60_000,
+  pipelining: 1,
+};
+
+export const forwardingDefaults: ForwardingOptions = {
+  trustedProxies: [],
+  forwarded: false,
+  via: false,
+};
