@@ -1,1 +1,12 @@
-export {};
+export * from './options.js';
+export { createProxy, type Proxy, type ProxyObserver, type ExchangeResult } from './proxy.js';
+export { normalizeOptions, type ProxyInit, type UpstreamInit } from './normalize.js';
+export type { ClientRequest, Downstream, Exchange } from './downstream.js';
+export { nodeHttpHandler } from './node-http.js';
+export { UpstreamError, FailureKind, statusFor } from './upstream-error.js';
+export { compileCidrs, normalizeAddress, type AddressMatcher } from './cidr.js';
+export { compileForwarding, clientAddress, type CompiledForwarding } from './forwarded.js';
+export { compileRoutes, type Router } from './router.js';
+export { isHopByHop } from './hop-by-hop.js';
+export { serializeRequestHead, type RequestHeadInput } from './request-head.js';
+export { filterResponseHeaders } from './response-headers.js';

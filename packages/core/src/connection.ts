@@ -1,0 +1,275 @@
+/**
+ * One socket to one upstream server, as a small state machine:
+ *
+ *   Connecting ──connect──> Idle <──release── Busy
+ *        │                   │ ──dispatch──>  │
+ *        └───────── error / close / timeout ──┴──> Closed
+ *
+ * It writes requests, feeds the response parser, and routes parsed events to the request at the
+ * head of its in-flight queue (several when pipelining). It never decides what a failure means
+ * for a request; it tells each request what happened and the pool what became of the socket.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { clock, type Timed } from './clock.js';
+import { BodyKind, ParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1/response-parser.js';
+import { FailureKind, UpstreamError } from './upstream-error.js';
+
+export const enum ConnState {
+  Connecting,
+  Idle,
+  Busy,
+  Closed,
+}
+
+/** What a connection needs from a request it carries (implemented by the proxy's exchange). */
+export interface Carried {
+  /** HEAD: the response has no body whatever its headers say. */
+  readonly noBody: boolean;
+  /** The connection is ready: write the request now (head, then any body). */
+  onWritable(conn: Connection): void;
+  onHead(head: ResponseHead, conn: Connection): void;
+  onBody(chunk: Buffer): void;
+  onComplete(): void;
+  /** One socket read has been fully parsed (a response head held back may go out now). */
+  onReadEnd(): void;
+  /** The connection failed while carrying this request; `gotResponse` if head bytes had arrived. */
+  onFailure(err: UpstreamError, conn: Connection | null): void;
+}
+
+export interface ConnectionOwner {
+  readonly readTimeout: number;
+  /** A response completed and the socket may be reused. */
+  released(conn: Connection): void;
+  /** The connection is gone (error, close, timeout, retired). */
+  closed(conn: Connection): void;
+  /** The socket connected. */
+  connected(conn: Connection): void;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  connectTimeout: number;
+  tls?: tls.ConnectionOptions;
+}
+
+export class Connection implements ResponseSink, Timed {
+  state = ConnState.Connecting;
+  readonly socket: net.Socket;
+  /** Requests written (or about to be) and not yet answered, oldest first. */
+  readonly inflight: Carried[] = [];
+  /** Requests this socket has completed. */
+  served = 0;
+  deadline = 0;
+  /** Idle deadline announced by the server (`Keep-Alive: timeout`), -1 when none. */
+  serverIdleTimeout = -1;
+  /** The server said this response is the last one on this socket. */
+  private lastResponse = false;
+  private readonly parser: ResponseParser;
+  private readonly owner: ConnectionOwner;
+  /** Why the connection is closing, when we close it on purpose. */
+  private failure: UpstreamError | null = null;
+  private headSeen = false;
+
+  constructor(owner: ConnectionOwner, opts: ConnectOptions) {
+    this.owner = owner;
+    this.parser = new ResponseParser(this);
+    const socket = opts.tls
+      ? tls.connect({ host: opts.host, port: opts.port, ...opts.tls })
+      : net.connect({ host: opts.host, port: opts.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.deadline = clock.now + opts.connectTimeout;
+    socket.once(opts.tls ? 'secureConnect' : 'connect', () => this.onConnect());
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (e: Error) => this.onError(e));
+    socket.on('close', () => this.onClose());
+  }
+
+  get connecting(): boolean {
+    return this.state === ConnState.Connecting;
+  }
+
+  private onConnect(): void {
+    if (this.state !== ConnState.Connecting) return;
+    this.state = ConnState.Idle;
+    this.deadline = 0;
+    this.owner.connected(this);
+  }
+
+  /** Put a request on this socket. The request writes itself in onWritable. */
+  carry(req: Carried): void {
+    this.inflight.push(req);
+    if (this.state === ConnState.Connecting) return;
+    if (this.inflight.length === 1) {
+      this.state = ConnState.Busy;
+      this.parser.expect(req.noBody);
+      this.headSeen = false;
+      this.deadline = clock.now + this.owner.readTimeout;
+    }
+    req.onWritable(this);
+  }
+
+  /** Connected: write the requests that waited for it. */
+  startQueued(): void {
+    if (this.inflight.length === 0) return;
+    this.state = ConnState.Busy;
+    this.parser.expect(this.inflight[0]!.noBody);
+    this.headSeen = false;
+    this.deadline = clock.now + this.owner.readTimeout;
+    for (const r of this.inflight.slice()) {
+      if ((this.state as ConnState) === ConnState.Closed) return;
+      r.onWritable(this);
+    }
+  }
+
+  write(data: string | Buffer, encoding?: BufferEncoding): boolean {
+    return encoding ? this.socket.write(data, encoding) : this.socket.write(data);
+  }
+
+  /** The request at the head of the queue stopped reading (client backpressure). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Refresh the read deadline while a request is still being sent (sending is progress). */
+  touch(): void {
+    if (this.state === ConnState.Busy) this.deadline = clock.now + this.owner.readTimeout;
+  }
+
+  /** Whether this socket has ever answered: a reused socket can be stale. */
+  get reused(): boolean {
+    return this.served > 0;
+  }
+
+  private onData(data: Buffer): void {
+    if (this.state !== ConnState.Busy) {
+      // Bytes on an idle socket are never a response to anything: the socket is unusable.
+      this.destroy(new UpstreamError(FailureKind.Protocol, 'unexpected bytes on an idle upstream socket'));
+      return;
+    }
+    this.deadline = clock.now + this.owner.readTimeout;
+    this.headSeen = true;
+    try {
+      this.parser.push(data);
+      const head = this.inflight[0];
+      if (head !== undefined) head.onReadEnd();
+    } catch (e) {
+      const err =
+        e instanceof ParseError
+          ? new UpstreamError(FailureKind.Protocol, `invalid upstream response: ${e.message}`)
+          : new UpstreamError(FailureKind.Protocol, `upstream response handling failed: ${(e as Error).message}`, { cause: e });
+      this.destroy(err);
+    }
+  }
+
+  onHead(head: ResponseHead): void {
+    if (!head.keepAlive) this.lastResponse = true;
+    if (head.keepAliveTimeout >= 0) this.serverIdleTimeout = head.keepAliveTimeout;
+    this.inflight[0]!.onHead(head, this);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.inflight[0]!.onBody(chunk);
+  }
+
+  onComplete(rest: Buffer | null): void {
+    const req = this.inflight.shift()!;
+    this.served++;
+    req.onComplete();
+    if ((this.state as ConnState) === ConnState.Closed) return;
+    if (this.lastResponse) {
+      this.retire();
+      return;
+    }
+    const next = this.inflight[0];
+    if (next !== undefined) {
+      // Pipelined: the next response follows on the same bytes.
+      this.parser.expect(next.noBody);
+      this.headSeen = rest !== null;
+      this.deadline = clock.now + this.owner.readTimeout;
+      if (rest !== null) this.onData(rest);
+      return;
+    }
+    if (rest !== null) {
+      this.destroy(new UpstreamError(FailureKind.Protocol, 'upstream sent bytes after a complete response'));
+      return;
+    }
+    this.state = ConnState.Idle;
+    this.deadline = 0;
+    this.headSeen = false;
+    this.owner.released(this);
+  }
+
+  /** The timer sweep found an expired deadline. */
+  onDeadline(): void {
+    switch (this.state) {
+      case ConnState.Connecting:
+        this.destroy(new UpstreamError(FailureKind.ConnectTimeout, 'timed out connecting to upstream'));
+        break;
+      case ConnState.Busy:
+        this.destroy(new UpstreamError(FailureKind.ReadTimeout, 'upstream timed out'));
+        break;
+      case ConnState.Idle:
+        this.retire();
+        break;
+    }
+  }
+
+  private onEnd(): void {
+    // A close-delimited body ends cleanly with the server's FIN; anything else in flight failed.
+    if (this.state === ConnState.Busy && this.parser.finish()) {
+      this.retire();
+      return;
+    }
+    this.destroy(new UpstreamError(FailureKind.Reset, 'upstream closed the connection'));
+  }
+
+  private onError(e: Error): void {
+    const kind = this.state === ConnState.Connecting ? FailureKind.Connect : FailureKind.Reset;
+    this.destroy(new UpstreamError(kind, `upstream ${this.state === ConnState.Connecting ? 'connect' : 'socket'} error: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
+  }
+
+  private onClose(): void {
+    if (this.state !== ConnState.Closed) {
+      this.destroy(new UpstreamError(FailureKind.Reset, 'upstream closed the connection'));
+    }
+  }
+
+  /** Close a healthy idle socket (idle timeout, too many idle, request limit). */
+  retire(): void {
+    this.destroy(null);
+  }
+
+  /** Tear down; every request still on this socket learns why. */
+  destroy(err: UpstreamError | null): void {
+    if (this.state === ConnState.Closed) return;
+    this.state = ConnState.Closed;
+    this.deadline = 0;
+    this.failure = err;
+    this.socket.destroy();
+    this.owner.closed(this);
+    if (this.inflight.length > 0) {
+      const reason = err ?? new UpstreamError(FailureKind.Reset, 'upstream connection closed');
+      const victims = this.inflight.splice(0);
+      for (const r of victims) r.onFailure(reason, this);
+    }
+  }
+
+  /** Response bytes had arrived for the request at the head of the queue. */
+  get responseStarted(): boolean {
+    return this.headSeen;
+  }
+
+  get closeReason(): UpstreamError | null {
+    return this.failure;
+  }
+}
+
+export { BodyKind };

@@ -1,0 +1,61 @@
+/**
+ * The contract between a frontend (uWS, node:http, …) and the core: the frontend copies the
+ * client's request into a ClientRequest, implements Downstream for the response, and feeds
+ * request-body chunks, writability and aborts into the Exchange the core hands back.
+ */
+
+export interface ClientRequest {
+  /** As received, case-sensitive. */
+  method: string;
+  /** Origin-form target: path and query as received. */
+  url: string;
+  /** Flat [name, value, ...]; names lower-case; repeated headers as separate entries, in order. */
+  headers: string[];
+  /** The Host header (first), or undefined. */
+  host: string | undefined;
+  /** Peer address of the client socket (IPv4-mapped IPv6 already unwrapped). */
+  remoteAddress: string;
+  /** Scheme of the client connection. */
+  scheme: 'http' | 'https';
+  /** How the client's body is framed; the frontend has already refused ambiguous framing. */
+  body: 'none' | 'length' | 'chunked';
+  /** Body size when body is 'length'. */
+  contentLength: number;
+  /** Encoding the frontend decoded header strings with; used to write them upstream unchanged. */
+  headerEncoding: 'latin1' | 'utf8';
+}
+
+export interface Downstream {
+  /**
+   * Send the whole response at once (a proxy-generated answer, or an upstream response that
+   * arrived complete in one read). `body` is only valid during the call.
+   */
+  respond(status: number, reason: string, headers: string[], body: Buffer | null, bodyless: boolean): void;
+  /**
+   * Start a streamed response. `contentLength` is the body size, or -1 when unknown (the frontend
+   * then chooses chunked framing). `bodyless` for HEAD/204/304: nothing may follow the head.
+   */
+  writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void;
+  /**
+   * A body chunk, valid until the next write. Returns false when the client is backed up: the
+   * core stops reading the upstream until the frontend calls `exchange.writable()`.
+   */
+  write(chunk: Buffer): boolean;
+  /** The response ended cleanly. */
+  end(): void;
+  /** End the client's connection abnormally (the upstream died mid-body): never a clean end. */
+  destroy(): void;
+  /** Stop and restart reading the client's request body (the upstream is backed up). */
+  pauseBody(): void;
+  resumeBody(): void;
+}
+
+/** What the core hands back to the frontend for one request. */
+export interface Exchange {
+  /** A request-body chunk the exchange may keep (the frontend copies views it does not own). */
+  body(chunk: Buffer, last: boolean): void;
+  /** The client can take more response bytes. */
+  writable(): void;
+  /** The client went away: cancel the upstream request; its socket is never reused. */
+  abort(): void;
+}

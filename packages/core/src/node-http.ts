@@ -1,0 +1,99 @@
+/**
+ * The adapter for node:http servers: turns an IncomingMessage/ServerResponse pair into the core's
+ * ClientRequest and Downstream, so an app embeds the very proxy the Portcullis server runs.
+ *
+ *   const proxy = createProxy({ target: 'http://127.0.0.1:9000' });
+ *   http.createServer(nodeHttpHandler(proxy)).listen(8080);
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { normalizeAddress } from './cidr.js';
+import type { ClientRequest, Downstream, Exchange } from './downstream.js';
+import type { Proxy } from './proxy.js';
+
+const EMPTY = Buffer.alloc(0);
+
+class NodeDownstream implements Downstream {
+  exchange: Exchange | null = null;
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {}
+
+  respond(status: number, reason: string, headers: string[], body: Buffer | null, bodyless: boolean): void {
+    const res = this.res;
+    if (res.destroyed) return;
+    if (!bodyless && body !== null) headers = headers.concat('content-length', String(body.length));
+    res.writeHead(status, reason, headers);
+    if (bodyless || body === null) res.end();
+    else res.end(body);
+  }
+
+  writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void {
+    if (this.res.destroyed) return;
+    if (contentLength >= 0 && (!bodyless || this.req.method === 'HEAD')) {
+      headers = headers.concat('content-length', String(contentLength));
+    }
+    this.res.writeHead(status, reason, headers);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.res.destroyed) return true;
+    return this.res.write(chunk);
+  }
+
+  end(): void {
+    if (!this.res.destroyed) this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+
+  pauseBody(): void {
+    this.req.pause();
+  }
+
+  resumeBody(): void {
+    this.req.resume();
+  }
+}
+
+/** A node:http `request` listener that proxies every request through `proxy`. */
+export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const raw = req.rawHeaders;
+    const headers = new Array<string>(raw.length);
+    for (let i = 0; i < raw.length; i += 2) {
+      headers[i] = raw[i]!.toLowerCase();
+      headers[i + 1] = raw[i + 1]!;
+    }
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    const client: ClientRequest = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers,
+      host: req.headers.host,
+      remoteAddress: normalizeAddress(req.socket.remoteAddress ?? ''),
+      scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+      body: te !== undefined ? 'chunked' : cl !== undefined && cl !== '0' ? 'length' : 'none',
+      contentLength: cl !== undefined ? Number(cl) : 0,
+      // node:http decodes header bytes as latin1; writing them back as latin1 keeps them exact.
+      headerEncoding: 'latin1',
+    };
+    const down = new NodeDownstream(req, res);
+    const exchange = proxy.handle(client, down);
+    down.exchange = exchange;
+    res.on('drain', () => exchange.writable());
+    res.on('close', () => {
+      if (!res.writableFinished) exchange.abort();
+    });
+    if (client.body !== 'none') {
+      req.on('data', (chunk: Buffer) => exchange.body(chunk, false));
+      req.on('end', () => exchange.body(EMPTY, true));
+    } else {
+      req.resume();
+    }
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * Keep-alive sockets to one upstream server, per thread (nginx `keepalive`, undici's Pool).
+ *
+ * Dispatch order: an idle socket (most recently used first: it is the least likely to have been
+ * closed by the server), else a new socket while under `maxConnections`, else a pipelined slot on
+ * the busiest-free socket when pipelining is on, else a FIFO wait bounded by `connectTimeout`.
+ * Released sockets go back idle up to `keepalive`; past that, or past `maxRequestsPerSocket`, they
+ * are closed. Idle sockets are retired one second before the server would drop them.
+ */
+import type tls from 'node:tls';
+import { clock, watch, unwatch, type Timed } from './clock.js';
+import { Connection, ConnState, type Carried, type ConnectionOwner } from './connection.js';
+import type { ServerAddress, UpstreamOptions } from './options.js';
+import { FailureKind, UpstreamError } from './upstream-error.js';
+
+/** A request as the pool sees it. */
+export interface PoolRequest extends Carried {
+  /** May share a socket with requests in flight (idempotent, no streaming body). */
+  readonly pipelinable: boolean;
+}
+
+/** Keep a little margin before the server's own idle timeout so we never reuse a dying socket. */
+const SERVER_TIMEOUT_MARGIN = 1000;
+
+class Waiter implements Timed {
+  deadline: number;
+  constructor(
+    readonly req: PoolRequest,
+    timeout: number,
+    private readonly pool: Pool,
+  ) {
+    this.deadline = clock.now + timeout;
+  }
+  onDeadline(): void {
+    this.pool.expire(this);
+  }
+}
+
+export class Pool implements ConnectionOwner {
+  readonly server: ServerAddress;
+  /** `host:port`, for logs and the default Host header. */
+  readonly label: string;
+  readonly readTimeout: number;
+  private readonly opts: UpstreamOptions;
+  private readonly tls: tls.ConnectionOptions | undefined;
+  private readonly idle: Connection[] = [];
+  private readonly connections = new Set<Connection>();
+  private waiting: Waiter[] = [];
+  private closing = false;
+
+  constructor(server: ServerAddress, opts: UpstreamOptions, tlsOptions?: tls.ConnectionOptions) {
+    this.server = server;
+    this.opts = opts;
+    this.tls = tlsOptions;
+    this.readTimeout = opts.readTimeout;
+    this.label = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
+    watch(this.connections);
+    watch(this.waitingView);
+  }
+
+  /** Sockets open now (connecting, idle or busy). */
+  get size(): number {
+    return this.connections.size;
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  dispatch(req: PoolRequest, fresh = false): void {
+    if (this.closing) {
+      req.onFailure(new UpstreamError(FailureKind.Connect, 'upstream pool is closing'), null);
+      return;
+    }
+    if (!fresh) {
+      const conn = this.idle.pop();
+      if (conn !== undefined) {
+        conn.carry(req);
+        return;
+      }
+    }
+    // With pipelining on, up to `keepalive` sockets are opened before requests share them.
+    const pipelining = req.pipelinable && this.opts.pipelining > 1 && !fresh;
+    if (pipelining && this.connections.size >= Math.max(1, this.opts.keepalive)) {
+      const conn = this.pipelineSlot();
+      if (conn !== null) {
+        conn.carry(req);
+        return;
+      }
+    }
+    if (this.connections.size < this.opts.maxConnections) {
+      this.open().carry(req);
+      return;
+    }
+    if (pipelining) {
+      const conn = this.pipelineSlot();
+      if (conn !== null) {
+        conn.carry(req);
+        return;
+      }
+    }
+    this.waiting.push(new Waiter(req, this.opts.connectTimeout, this));
+  }
+
+  /** Remove a request that is still waiting for a socket (its client went away). */
+  cancel(req: PoolRequest): boolean {
+    const i = this.waiting.findIndex((w) => w.req === req);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    return true;
+  }
+
+  /** Least-loaded busy socket with room in its pipeline whose head request is pipelinable too. */
+  private pipelineSlot(): Connection | null {
+    let best: Connection | null = null;
+    for (const c of this.connections) {
+      if (c.state !== ConnState.Busy && c.state !== ConnState.Connecting) continue;
+      const n = c.inflight.length;
+      if (n === 0 || n >= this.opts.pipelining) continue;
+      if (!(c.inflight[n - 1] as PoolRequest).pipelinable) continue;
+      if (best === null || n < best.inflight.length) best = c;
+    }
+    return best;
+  }
+
+  private open(): Connection {
+    const conn = new Connection(this, {
+      host: this.server.host,
+      port: this.server.port,
+      connectTimeout: this.opts.connectTimeout,
+      ...(this.tls ? { tls: this.tls } : {}),
+    });
+    this.connections.add(conn);
+    return conn;
+  }
+
+  connected(conn: Connection): void {
+    conn.startQueued();
+    if (conn.state === ConnState.Idle) this.released(conn);
+  }
+
+  released(conn: Connection): void {
+    if (conn.served >= this.opts.maxRequestsPerSocket || this.closing) {
+      conn.retire();
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w !== undefined) {
+      conn.carry(w.req);
+      return;
+    }
+    if (this.idle.length >= this.opts.keepalive) {
+      conn.retire();
+      return;
+    }
+    let idleFor = this.opts.idleTimeout;
+    if (conn.serverIdleTimeout >= 0) {
+      idleFor = Math.min(idleFor, conn.serverIdleTimeout - SERVER_TIMEOUT_MARGIN);
+    }
+    if (idleFor <= 0) {
+      conn.retire();
+      return;
+    }
+    conn.deadline = clock.now + idleFor;
+    this.idle.push(conn);
+  }
+
+  closed(conn: Connection): void {
+    this.connections.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    // A socket freed room under maxConnections: start the next waiter on a new one.
+    if (!this.closing && this.waiting.length > 0 && this.connections.size < this.opts.maxConnections) {
+      const w = this.waiting.shift()!;
+      this.open().carry(w.req);
+    }
+  }
+
+  expire(w: Waiter): void {
+    const i = this.waiting.indexOf(w);
+    if (i < 0) return;
+    this.waiting.splice(i, 1);
+    w.req.onFailure(
+      new UpstreamError(FailureKind.QueueTimeout, `no free upstream connection to ${this.label} within connect_timeout`),
+      null,
+    );
+  }
+
+  /** The wait queue as a live iterable for the timer sweep. */
+  private readonly waitingView: Iterable<Timed> = {
+    [Symbol.iterator]: () => this.waiting.slice()[Symbol.iterator](),
+  };
+
+  /** Close idle sockets now, and busy ones as soon as their response completes. */
+  close(): void {
+    this.closing = true;
+    for (const c of this.idle.splice(0)) c.retire();
+    for (const w of this.waiting.splice(0)) {
+      w.req.onFailure(new UpstreamError(FailureKind.Connect, 'proxy is shutting down'), null);
+    }
+    unwatch(this.waitingView);
+    if (this.connections.size === 0) unwatch(this.connections);
+  }
+
+  /** Drop every socket immediately. */
+  destroy(): void {
+    this.close();
+    for (const c of [...this.connections]) c.destroy(new UpstreamError(FailureKind.Reset, 'proxy destroyed'));
+    unwatch(this.connections);
+  }
+}
