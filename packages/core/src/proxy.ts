@@ -242,7 +242,12 @@ class ProxyExchange implements Exchange, PoolRequest {
     }
     this.phase = Phase.Streaming;
     this.resHead = head;
-    this.resHeaders = filterResponseHeaders(head.headers);
+    const headers = filterResponseHeaders(head.headers);
+    if (!head.ascii && this.req.headerEncoding === 'utf8') {
+      // The head was decoded as latin1 (byte-exact); this frontend encodes strings as UTF-8.
+      for (let i = 1; i < headers.length; i += 2) headers[i] = Buffer.from(headers[i]!, 'latin1').toString('utf8');
+    }
+    this.resHeaders = headers;
     this.status = head.status;
   }
 

@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+
 /**
  * Incremental HTTP/1.1 response parser: framing only.
  *
@@ -27,6 +29,8 @@ export interface ResponseHead {
   keepAliveTimeout: number;
   /** The Connection header named `upgrade` (meaningful on a 101). */
   upgrade: boolean;
+  /** Every head byte is ASCII (the usual case): the latin1-decoded strings are also valid UTF-8 text. */
+  ascii: boolean;
 }
 
 export interface ResponseSink {
@@ -238,6 +242,7 @@ export class ResponseParser {
   /** Decode status line and headers of buf[start, end) (end = index of CRLFCRLF); returns body start. */
   private parseHead(buf: Buffer, start: number, end: number): number {
     const text = buf.toString('latin1', start, end);
+    const ascii = isAscii(buf.subarray(start, end));
     const bodyStart = end + 4;
     // "HTTP/1.1 200 OK"
     if (text.length < 12 || text.charCodeAt(0) !== 72 /* H */ || text.charCodeAt(8) !== 32) {
@@ -336,6 +341,7 @@ export class ResponseParser {
       keepAlive,
       keepAliveTimeout,
       upgrade,
+      ascii,
     });
 
     switch (bodyKind) {

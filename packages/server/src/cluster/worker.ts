@@ -1,0 +1,110 @@
+/**
+ * One worker process: its own uWS app per listener on the shared port (Linux SO_REUSEPORT spreads
+ * connections across workers), its own upstream pools, its own access log. Workers are processes,
+ * not threads: an abort inside uWS takes down the whole process, and must not take the others.
+ */
+import { createProxy, type ExchangeResult, type Proxy } from '@portcullis/core';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { ServerConfig } from '../config/index.js';
+import { mountHttp } from '../frontend/http.js';
+import { loadUws } from '../frontend/uws.js';
+import { createLogger, flushLogger, type Logger } from '../log.js';
+import type { FromWorker, ToWorker } from './messages.js';
+
+interface Listening {
+  app: TemplatedApp;
+  socket: us_listen_socket;
+}
+
+function send(msg: FromWorker): void {
+  process.send?.(msg);
+}
+
+export function runWorker(): void {
+  process.on('message', (msg: ToWorker) => {
+    if (msg.type === 'start') start(msg.config).catch((err: unknown) => {
+      send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+      process.exitCode = 1;
+      process.disconnect?.();
+    });
+  });
+}
+
+async function start(config: ServerConfig): Promise<void> {
+  const log = createLogger(config.logLevel, 'worker');
+  const uws = loadUws();
+  let inflight = 0;
+  const accessLog = config.accessLog && log.isLevelEnabled('info');
+  const proxy = createProxy(config.proxy, {
+    onExchangeEnd(r: ExchangeResult) {
+      inflight--;
+      if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
+      if (accessLog) logAccess(log, r);
+    },
+  });
+  const counted: Proxy = {
+    options: proxy.options,
+    handle(req, down) {
+      inflight++;
+      return proxy.handle(req, down);
+    },
+    close: () => proxy.close(),
+  };
+
+  const listening: Listening[] = [];
+  for (const l of config.listeners) {
+    const app = uws.App();
+    mountHttp(app, counted, {
+      scheme: 'http',
+      onError: (err) => log.error({ err }, 'request handler failed'),
+    });
+    const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(l.host, l.port, resolve));
+    if (socket === false) throw new Error(`cannot listen on ${l.host}:${l.port} (address in use or not available)`);
+    listening.push({ app, socket });
+  }
+  send({ type: 'ready' });
+  log.debug({ listeners: config.listeners }, 'worker listening');
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    // Stop accepting, let requests in flight finish (bounded), then close what is left.
+    for (const l of listening) uws.us_listen_socket_close(l.socket);
+    const deadline = Date.now() + config.shutdownTimeout;
+    const wait = setInterval(() => {
+      if (inflight > 0 && Date.now() < deadline) return;
+      clearInterval(wait);
+      for (const l of listening) (l.app as TemplatedApp & { close(): void }).close();
+      void proxy.close();
+      flushLogger(log);
+      setTimeout(() => process.exit(0), 50);
+    }, 20);
+  };
+  process.on('message', (msg: ToWorker) => {
+    if (msg.type === 'stop') stop();
+  });
+  process.on('SIGTERM', stop);
+  // The supervisor is gone (killed): do not linger as an orphan holding the port.
+  process.on('disconnect', stop);
+  process.on('SIGINT', () => {
+    // Ctrl-C reaches the whole process group; the supervisor decides how to stop.
+  });
+}
+
+function logAccess(log: Logger, r: ExchangeResult): void {
+  const q = r.request.url.indexOf('?');
+  log.info(
+    {
+      client: r.client,
+      method: r.request.method,
+      path: q < 0 ? r.request.url : r.request.url.slice(0, q),
+      status: r.status,
+      bytes: r.bytes,
+      upstream: r.upstream,
+      duration: Math.round(r.duration * 100) / 100,
+      ...(r.aborted ? { aborted: true } : {}),
+    },
+    'access',
+  );
+}

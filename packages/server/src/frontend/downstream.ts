@@ -1,0 +1,156 @@
+/**
+ * The uWS side of one proxied request: the core's Downstream over a uWS HttpResponse.
+ *
+ * Every call checks the response's state first: after onAborted, or once the response ended,
+ * touching `res` throws inside a uWS callback and aborts the whole process.
+ */
+import type { Downstream, Exchange } from '@portcullis/core';
+import type { HttpResponse } from 'uWebSockets.js';
+import { statusLine } from './status.js';
+
+export class UwsDownstream implements Downstream {
+  exchange: Exchange | null = null;
+  /** The client went away (onAborted). */
+  aborted = false;
+  /** The response is complete or the connection was closed by us. */
+  done = false;
+  private bodyPaused = false;
+  private readonly isHead: boolean;
+  /** Streaming a body of known size with tryEnd: its total, else -1 (uWS frames it chunked). */
+  private total = -1;
+  /** A chunk tryEnd could not take whole, and the write offset it started at. */
+  private pending: Buffer | null = null;
+  private pendingOffset = 0;
+  /** Extra response headers every response gets (HSTS on TLS listeners). */
+  private readonly extra: readonly string[];
+
+  constructor(
+    private readonly res: HttpResponse,
+    method: string,
+    extraHeaders: readonly string[],
+  ) {
+    this.isHead = method === 'HEAD';
+    this.extra = extraHeaders;
+  }
+
+  onAborted(): void {
+    this.aborted = true;
+    if (!this.done) {
+      this.done = true;
+      this.exchange?.abort();
+    }
+  }
+
+  respond(status: number, reason: string, headers: string[], body: Buffer | null, bodyless: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    const res = this.res;
+    res.cork(() => {
+      this.writeHeaders(status, reason, headers);
+      if (bodyless) res.endWithoutBody();
+      else res.end(body ?? '');
+    });
+  }
+
+  writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void {
+    if (this.done) return;
+    const res = this.res;
+    if (bodyless) {
+      this.done = true;
+      res.cork(() => {
+        this.writeHeaders(status, reason, headers);
+        // uWS adds no length to a bodiless end; a HEAD answer should still say how big the body is.
+        if (this.isHead && contentLength >= 0) res.writeHeader('content-length', String(contentLength));
+        res.endWithoutBody();
+      });
+      return;
+    }
+    this.total = contentLength;
+    res.cork(() => this.writeHeaders(status, reason, headers));
+    res.onWritable((offset) => this.onWritable(offset));
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done) return true;
+    this.resumeBeforeWrite();
+    if (this.pending !== null) {
+      // Still backed up from an earlier chunk of this read: keep order, send with it later.
+      this.pending = Buffer.concat([this.pending, chunk]);
+      return false;
+    }
+    const res = this.res;
+    let ok = true;
+    res.cork(() => {
+      if (this.total >= 0) {
+        const offset = res.getWriteOffset();
+        const [sent, finished] = res.tryEnd(chunk, this.total);
+        if (finished) {
+          this.done = true;
+        } else if (!sent) {
+          this.pending = chunk;
+          this.pendingOffset = offset;
+          ok = false;
+        }
+      } else {
+        ok = res.write(chunk);
+      }
+    });
+    return ok;
+  }
+
+  /** uWS can take more: finish a partial tryEnd chunk, then let the core read the upstream again. */
+  private onWritable(offset: number): boolean {
+    if (this.done) return true;
+    const pending = this.pending;
+    if (pending !== null) {
+      const [sent, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.total);
+      if (finished) this.done = true;
+      if (!sent) return false;
+      this.pending = null;
+    }
+    this.exchange?.writable();
+    return true;
+  }
+
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    // A known-size body ended itself in tryEnd; an unknown one is closed with the last chunk.
+    this.res.cork(() => this.res.end());
+  }
+
+  destroy(): void {
+    if (this.done) return;
+    this.done = true;
+    this.res.close();
+  }
+
+  pauseBody(): void {
+    if (this.done || this.bodyPaused) return;
+    this.bodyPaused = true;
+    this.res.pause();
+  }
+
+  resumeBody(): void {
+    if (!this.bodyPaused || this.done) return;
+    this.bodyPaused = false;
+    this.res.resume();
+  }
+
+  /** uWS 20.30 stalls a socket paused, then backed up, then resumed in one tick: resume first. */
+  private resumeBeforeWrite(): void {
+    if (this.bodyPaused) {
+      this.bodyPaused = false;
+      this.res.resume();
+    }
+  }
+
+  private writeHeaders(status: number, reason: string, headers: string[]): void {
+    this.resumeBeforeWrite();
+    const res = this.res;
+    res.writeStatus(statusLine(status, reason));
+    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    const extra = this.extra;
+    for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The uWS HTTP handler: copy the request out of uWS (its `req` dies with the handler's tick),
+ * refuse what uWS 20.30 would mis-frame, and hand the rest to the core.
+ */
+import { normalizeAddress, type ClientRequest, type Proxy } from '@portcullis/core';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { UwsDownstream } from './downstream.js';
+
+export interface HttpFrontendOptions {
+  scheme: 'http' | 'https';
+  /** Header pairs added to every response (HSTS on TLS listeners). */
+  extraHeaders?: string[];
+  /** Called when a handler threw: logged, never allowed to escape into uWS. */
+  onError(err: unknown): void;
+}
+
+const decoder = new TextDecoder('latin1');
+
+export function mountHttp(app: TemplatedApp, proxy: Proxy, opts: HttpFrontendOptions): void {
+  const extra = opts.extraHeaders ?? [];
+  app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+    try {
+      handle(res, req, proxy, opts.scheme, extra);
+    } catch (err) {
+      opts.onError(err);
+      try {
+        res.cork(() => res.writeStatus('500 Internal Server Error').end('500 Internal Server Error\n', true));
+      } catch {
+        // The response was already used or aborted; nothing more to say to this client.
+      }
+    }
+  });
+}
+
+function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme: 'http' | 'https', extra: string[]): void {
+  // getCaseSensitiveMethod first: getMethod lower-cases the method in place.
+  const method = req.getCaseSensitiveMethod();
+  const query = req.getQuery();
+  const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
+
+  const headers: string[] = [];
+  let host: string | undefined;
+  let contentLength = -1;
+  let lengthCount = 0;
+  let te: string | undefined;
+  let teCount = 0;
+  let bad = false;
+  req.forEach((name, value) => {
+    headers.push(name, value);
+    switch (name) {
+      case 'host':
+        host ??= value;
+        break;
+      case 'content-length': {
+        const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
+        // Two different lengths: uWS frames by the first and would parse the rest as a new request.
+        if (n < 0 || (lengthCount > 0 && n !== contentLength)) bad = true;
+        contentLength = n;
+        lengthCount++;
+        break;
+      }
+      case 'transfer-encoding':
+        te = value;
+        teCount++;
+        break;
+    }
+  });
+  // uWS treats any Transfer-Encoding as chunked: only exactly `chunked`, alone, is framed right.
+  if (te !== undefined && (teCount > 1 || te.toLowerCase() !== 'chunked' || lengthCount > 0)) bad = true;
+
+  if (bad) {
+    res.writeStatus('400 Bad Request').writeHeader('content-type', 'text/plain; charset=utf-8');
+    for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    res.end('400 Bad Request: ambiguous message framing\n', true);
+    return;
+  }
+
+  const client: ClientRequest = {
+    method,
+    url,
+    headers,
+    host,
+    remoteAddress: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
+    scheme,
+    body: te !== undefined ? 'chunked' : contentLength > 0 ? 'length' : 'none',
+    contentLength: contentLength > 0 ? contentLength : 0,
+    // uWS decodes header bytes as UTF-8 and encodes strings back the same way.
+    headerEncoding: 'utf8',
+  };
+
+  const down = new UwsDownstream(res, method, extra);
+  res.onAborted(() => down.onAborted());
+  const exchange = proxy.handle(client, down);
+  down.exchange = exchange;
+  if (client.body !== 'none' && !down.done) {
+    res.onData((chunk, isLast) => {
+      if (down.done) return;
+      try {
+        // uWS wipes the chunk when this callback returns: copy it.
+        exchange.body(Buffer.from(chunk.slice(0)), isLast);
+      } catch (err) {
+        down.onAborted();
+        down.destroy();
+        throw err;
+      }
+    });
+  }
+}
