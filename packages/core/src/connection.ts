@@ -54,6 +54,25 @@ export interface ConnectOptions {
   tls?: tls.ConnectionOptions;
 }
 
+/**
+ * Writes made during one event-loop turn go out in one syscall per socket: the socket is corked
+ * at its first write of the turn and uncorked when the turn's I/O is done (setImmediate runs right
+ * after the poll phase that delivered the requests). With pipelining this turns N requests into
+ * one writev; measured in benchmarks/ (shared/notes/performance.md).
+ */
+const corked: Connection[] = [];
+let flushScheduled = false;
+
+function uncorkAll(): void {
+  flushScheduled = false;
+  for (let i = 0; i < corked.length; i++) {
+    const c = corked[i]!;
+    c.corked = false;
+    c.socket.uncork();
+  }
+  corked.length = 0;
+}
+
 export class Connection implements ResponseSink, Timed {
   state = ConnState.Connecting;
   readonly socket: net.Socket;
@@ -62,6 +81,8 @@ export class Connection implements ResponseSink, Timed {
   /** Requests this socket has completed. */
   served = 0;
   deadline = 0;
+  /** When the socket last went idle (coarse clock). */
+  idleSince = 0;
   /** Idle deadline announced by the server (`Keep-Alive: timeout`), -1 when none. */
   serverIdleTimeout = -1;
   /** The server said this response is the last one on this socket. */
@@ -125,7 +146,19 @@ export class Connection implements ResponseSink, Timed {
     }
   }
 
+  /** Corked until the end of this event-loop turn (see uncorkAll). */
+  corked = false;
+
   write(data: string | Buffer, encoding?: BufferEncoding): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      corked.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(uncorkAll);
+      }
+    }
     return encoding ? this.socket.write(data, encoding) : this.socket.write(data);
   }
 

@@ -4,8 +4,11 @@
  * Dispatch order: an idle socket (most recently used first: it is the least likely to have been
  * closed by the server), else a new socket while under `maxConnections`, else a pipelined slot on
  * the busiest-free socket when pipelining is on, else a FIFO wait bounded by `connectTimeout`.
- * Released sockets go back idle up to `keepalive`; past that, or past `maxRequestsPerSocket`, they
- * are closed. Idle sockets are retired one second before the server would drop them.
+ * Released sockets go back idle; idle sockets beyond `keepalive` that stay unused for a tick are
+ * closed (least recently used first). Closing them at once, as nginx does, makes a busy pool
+ * churn: under 50 concurrent requests and `keepalive 10`, every release past the tenth would close
+ * a socket the next request then reopens. Sockets past `maxRequestsPerSocket` are closed, and idle
+ * ones are retired one second before the server would drop them.
  */
 import type tls from 'node:tls';
 import { clock, watch, unwatch, type Timed } from './clock.js';
@@ -21,6 +24,9 @@ export interface PoolRequest extends Carried {
 
 /** Keep a little margin before the server's own idle timeout so we never reuse a dying socket. */
 const SERVER_TIMEOUT_MARGIN = 1000;
+
+/** How long surplus idle sockets (beyond `keepalive`) may wait for reuse before being closed. */
+const SURPLUS_GRACE = 100;
 
 class Waiter implements Timed {
   deadline: number;
@@ -47,6 +53,9 @@ export class Pool implements ConnectionOwner {
   private readonly connections = new Set<Connection>();
   private waiting: Waiter[] = [];
   private closing = false;
+  /** Trims surplus idle sockets once they have sat unused for SURPLUS_GRACE. */
+  private readonly trimmer: Timed = { deadline: 0, onDeadline: () => this.trim() };
+  private readonly trimGroup = [this.trimmer];
 
   constructor(server: ServerAddress, opts: UpstreamOptions, tlsOptions?: tls.ConnectionOptions) {
     this.server = server;
@@ -56,6 +65,7 @@ export class Pool implements ConnectionOwner {
     this.label = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
     watch(this.connections);
     watch(this.waitingView);
+    watch(this.trimGroup);
   }
 
   /** Sockets open now (connecting, idle or busy). */
@@ -149,7 +159,7 @@ export class Pool implements ConnectionOwner {
       conn.carry(w.req);
       return;
     }
-    if (this.idle.length >= this.opts.keepalive) {
+    if (this.opts.keepalive === 0) {
       conn.retire();
       return;
     }
@@ -162,7 +172,22 @@ export class Pool implements ConnectionOwner {
       return;
     }
     conn.deadline = clock.now + idleFor;
+    conn.idleSince = clock.now;
     this.idle.push(conn);
+    if (this.idle.length > this.opts.keepalive && this.trimmer.deadline === 0) {
+      this.trimmer.deadline = clock.now + SURPLUS_GRACE;
+    }
+  }
+
+  /** Close idle sockets beyond `keepalive` that nobody reused, oldest first. */
+  private trim(): void {
+    const idle = this.idle;
+    const keep = this.opts.keepalive;
+    const cutoff = clock.now - SURPLUS_GRACE;
+    let n = 0;
+    while (idle.length - n > keep && idle[n]!.idleSince <= cutoff) n++;
+    if (n > 0) for (const c of idle.splice(0, n)) c.retire();
+    if (idle.length > keep) this.trimmer.deadline = clock.now + SURPLUS_GRACE;
   }
 
   closed(conn: Connection): void {
@@ -199,6 +224,7 @@ export class Pool implements ConnectionOwner {
       w.req.onFailure(new UpstreamError(FailureKind.Connect, 'proxy is shutting down'), null);
     }
     unwatch(this.waitingView);
+    unwatch(this.trimGroup);
     if (this.connections.size === 0) unwatch(this.connections);
   }
 
