@@ -4,17 +4,11 @@
  * not threads: an abort inside uWS takes down the whole process, and must not take the others.
  */
 import { createProxy, type ExchangeResult, type Proxy } from '@portcullis/core';
-import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ServerConfig } from '../config/index.js';
-import { mountHttp } from '../frontend/http.js';
+import { closeAll, listen, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
 import { createLogger, flushLogger, type Logger } from '../log.js';
 import type { FromWorker, ToWorker } from './messages.js';
-
-interface Listening {
-  app: TemplatedApp;
-  socket: us_listen_socket;
-}
 
 function send(msg: FromWorker): void {
   process.send?.(msg);
@@ -52,16 +46,7 @@ async function start(config: ServerConfig): Promise<void> {
   };
 
   const listening: Listening[] = [];
-  for (const l of config.listeners) {
-    const app = uws.App();
-    mountHttp(app, counted, {
-      scheme: 'http',
-      onError: (err) => log.error({ err }, 'request handler failed'),
-    });
-    const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(l.host, l.port, resolve));
-    if (socket === false) throw new Error(`cannot listen on ${l.host}:${l.port} (address in use or not available)`);
-    listening.push({ app, socket });
-  }
+  for (const l of config.listeners) listening.push(await listen(uws, l, counted, log));
   send({ type: 'ready' });
   log.debug({ listeners: config.listeners }, 'worker listening');
 
@@ -70,12 +55,12 @@ async function start(config: ServerConfig): Promise<void> {
     if (stopping) return;
     stopping = true;
     // Stop accepting, let requests in flight finish (bounded), then close what is left.
-    for (const l of listening) uws.us_listen_socket_close(l.socket);
+    for (const l of listening) stopAccepting(uws, l);
     const deadline = Date.now() + config.shutdownTimeout;
     const wait = setInterval(() => {
       if (inflight > 0 && Date.now() < deadline) return;
       clearInterval(wait);
-      for (const l of listening) (l.app as TemplatedApp & { close(): void }).close();
+      for (const l of listening) closeAll(l);
       void proxy.close();
       flushLogger(log);
       setTimeout(() => process.exit(0), 50);
