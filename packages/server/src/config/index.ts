@@ -1,0 +1,14 @@
+/** Configuration of the Portcullis server: YAML file + command line → one validated ServerConfig. */
+export { parseArgs, usage, commandLineSource, type ParsedArgs } from './args.js';
+export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
+export { loadConfigFile, parseConfigText, resolveConfig, withDemoOrigin, type ParseOptions } from './load.js';
+export {
+  commandLineUpstreamName,
+  defaultListener,
+  demoUpstreamName,
+  logLevels,
+  serverDefaults,
+  type ListenerConfig,
+  type LogLevel,
+  type ServerConfig,
+} from './types.js';

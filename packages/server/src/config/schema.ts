@@ -1,0 +1,426 @@
+/**
+ * The YAML schema: turns the plain value read from a config file into a {@link ServerConfig},
+ * reporting every problem (unknown keys with "did you mean", types, ranges, references).
+ * It knows nothing of files or positions; the loader maps key paths to lines.
+ */
+import { availableParallelism } from 'node:os';
+import {
+  compileForwarding,
+  compileRoutes,
+  forwardingDefaults,
+  upstreamDefaults,
+  type ForwardingOptions,
+  type RouteOptions,
+  type UpstreamOptions,
+  type UpstreamTlsOptions,
+} from '@portcullis/core';
+import { type Checked, describe } from './errors.js';
+import { didYouMean, listOf } from './suggest.js';
+import { defaultListener, serverDefaults, type ListenerConfig, type ServerConfig } from './types.js';
+import {
+  checkBoolean,
+  checkCidr,
+  checkDuration,
+  checkHostHeader,
+  checkHostPattern,
+  checkInteger,
+  checkListen,
+  checkLogLevel,
+  checkPathPrefix,
+  checkPseudonym,
+  checkServer,
+  checkUpstreamName,
+  checkWorkers,
+  formatDuration,
+  unifyProtocol,
+  type ServerTarget,
+} from './values.js';
+
+export type KeyPath = readonly (string | number)[];
+
+/** `['upstreams', 'app', 'keepalive']` → `upstreams.app.keepalive`; `['routes', 1]` → `routes[1]`. */
+export function formatKeyPath(path: KeyPath): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  return out;
+}
+
+/** Where a problem is: at the key itself (unknown keys) or at its value. */
+export type Anchor = 'key' | 'value';
+
+export interface SchemaContext {
+  report(path: KeyPath, problem: string, fix: string, anchor?: Anchor): void;
+  /** Read a file named in the config (TLS material), relative to the config file. */
+  readFile(path: string): Checked<string>;
+}
+
+export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'upstreams', 'routes'] as const;
+export const logKeys = ['level', 'access'] as const;
+export const upstreamKeys = [
+  'servers',
+  'keepalive',
+  'max_connections',
+  'idle_timeout',
+  'max_requests_per_socket',
+  'connect_timeout',
+  'read_timeout',
+  'send_timeout',
+  'pipelining',
+  'host_header',
+  'tls',
+] as const;
+export const upstreamTlsKeys = ['verify', 'server_name', 'ca', 'cert', 'key'] as const;
+export const routeKeys = ['host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
+
+type Raw = Record<string, unknown>;
+
+const isMapping = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Check that `value` is a mapping with only `allowed` keys; report the rest with a suggestion. */
+function mapping(ctx: SchemaContext, path: KeyPath, value: unknown, allowed: readonly string[], example: string): Raw | undefined {
+  if (!isMapping(value)) {
+    ctx.report(path, `expected a mapping of keys (${listOf(allowed.slice(0, 3), 'and')}${allowed.length > 3 ? ' …' : ''}), got ${describe(value)}`, `write it like ${example}`);
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (allowed.includes(key)) continue;
+    // Top-level `x-…` keys are ignored (as in Compose files): a place for YAML anchors.
+    if (path.length === 0 && key.startsWith('x-')) continue;
+    const guess = didYouMean(key, allowed);
+    if (guess !== undefined) {
+      ctx.report([...path, key], `unknown key (did you mean "${guess}"?)`, `rename it to "${guess}"`, 'key');
+    } else {
+      ctx.report([...path, key], 'unknown key', `remove it; the keys allowed ${path.length ? 'here' : 'at the top level'} are ${listOf(allowed, 'and')}`, 'key');
+    }
+  }
+  return value;
+}
+
+/**
+ * Read `key` of `record` through `check`; absent gives `fallback`. An empty value (`key:` with
+ * nothing after it) is an error rather than a silent default.
+ */
+function field<T>(
+  ctx: SchemaContext,
+  record: Raw | undefined,
+  path: KeyPath,
+  key: string,
+  check: (value: unknown) => Checked<T>,
+  fallback: T,
+  defaultText: string,
+): T {
+  if (record === undefined || !(key in record)) return fallback;
+  const value = record[key];
+  if (value === null || value === undefined) {
+    ctx.report([...path, key], 'has no value', `give it a value, or remove the key to use the default (${defaultText})`);
+    return fallback;
+  }
+  const checked = check(value);
+  if (checked.ok) return checked.value;
+  ctx.report([...path, key], checked.problem, checked.fix);
+  return fallback;
+}
+
+/** A list, also accepting one bare item for convenience (`servers: 127.0.0.1:9000`). */
+function listItems(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [value];
+}
+
+function buildListeners(ctx: SchemaContext, root: Raw): ListenerConfig[] {
+  if (!('listen' in root)) return [{ ...defaultListener }];
+  const value = root['listen'];
+  const items = value === null ? [] : listItems(value);
+  if (items.length === 0) {
+    ctx.report(['listen'], 'lists no address, so the server would accept no connections', 'add an address such as "127.0.0.1:8080", or remove the key to use that default');
+    return [];
+  }
+  const listeners: ListenerConfig[] = [];
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const path = Array.isArray(value) ? ['listen', i] : ['listen'];
+    const checked = checkListen(item);
+    if (!checked.ok) return ctx.report(path, checked.problem, checked.fix);
+    const id = `${checked.value.host}|${checked.value.port}`;
+    if (seen.has(id)) {
+      return ctx.report(path, `repeats the address of listen[${seen.get(id)}]`, 'remove one of the two');
+    }
+    seen.set(id, i);
+    listeners.push(checked.value);
+  });
+  return listeners;
+}
+
+function buildForwarding(ctx: SchemaContext, root: Raw): ForwardingOptions {
+  let trustedProxies = [...forwardingDefaults.trustedProxies];
+  if ('trusted_proxies' in root && root['trusted_proxies'] !== null) {
+    const value = root['trusted_proxies'];
+    trustedProxies = [];
+    listItems(value).forEach((item, i) => {
+      const checked = checkCidr(item);
+      if (checked.ok) trustedProxies.push(checked.value);
+      else ctx.report(Array.isArray(value) ? ['trusted_proxies', i] : ['trusted_proxies'], checked.problem, checked.fix);
+    });
+  }
+  const forwarded = field(ctx, root, [], 'forwarded', (v) => checkBoolean(v, 'write true to also send an RFC 7239 Forwarded header, or false'), forwardingDefaults.forwarded, 'false');
+  const via = field<string | false>(
+    ctx,
+    root,
+    [],
+    'via',
+    (v) => (v === false ? { ok: true, value: false } : v === true ? { ok: true, value: 'portcullis' } : checkPseudonym(v)),
+    forwardingDefaults.via,
+    'false',
+  );
+  return { trustedProxies, forwarded, via };
+}
+
+const upstreamExample = '"app: { servers: [127.0.0.1:9000] }"';
+
+function buildTls(ctx: SchemaContext, path: KeyPath, value: unknown): UpstreamTlsOptions | undefined {
+  const raw = mapping(ctx, path, value, upstreamTlsKeys, '"tls: { verify: true, ca: ca.pem }"');
+  if (!raw) return undefined;
+  const tls: UpstreamTlsOptions = {
+    verify: field(ctx, raw, path, 'verify', (v) => checkBoolean(v, 'write false only to accept any certificate (testing), else true'), true, 'true'),
+  };
+  const serverName = field<string | undefined>(ctx, raw, path, 'server_name', checkHostHeader, undefined, "the server's host");
+  if (serverName !== undefined) tls.servername = serverName;
+  for (const [key, fix] of [
+    ['ca', 'name a PEM file of the CA certificates to trust, e.g. "ca.pem"'],
+    ['cert', 'name a PEM file of the client certificate, e.g. "client.pem"'],
+    ['key', 'name a PEM file of the client private key, e.g. "client-key.pem"'],
+  ] as const) {
+    const file = field<string | undefined>(
+      ctx,
+      raw,
+      path,
+      key,
+      (v) => (typeof v === 'string' && v.trim() !== '' ? { ok: true, value: v } : { ok: false, problem: `expected a file path, got ${describe(v)}`, fix }),
+      undefined,
+      'none',
+    );
+    if (file === undefined) continue;
+    const read = ctx.readFile(file);
+    if (read.ok) tls[key] = read.value;
+    else ctx.report([...path, key], read.problem, read.fix);
+  }
+  if ((raw['cert'] === undefined) !== (raw['key'] === undefined)) {
+    const [given, missing] = raw['cert'] === undefined ? ['key', 'cert'] : ['cert', 'key'];
+    ctx.report(path, `has "${given}" without "${missing}"`, 'give both "cert" and "key" for client certificates, or neither');
+  }
+  return tls;
+}
+
+function buildUpstream(ctx: SchemaContext, name: string, value: unknown): UpstreamOptions | undefined {
+  const path = ['upstreams', name];
+  const nameOk = checkUpstreamName(name);
+  if (!nameOk.ok) ctx.report(path, nameOk.problem, nameOk.fix, 'key');
+  const raw = mapping(ctx, path, value, upstreamKeys, upstreamExample);
+  if (!raw) return undefined;
+
+  const targets: ServerTarget[] = [];
+  const serversValue = raw['servers'];
+  if (serversValue === undefined || serversValue === null || (Array.isArray(serversValue) && serversValue.length === 0)) {
+    ctx.report(
+      serversValue === undefined ? path : [...path, 'servers'],
+      serversValue === undefined ? 'has no "servers"' : 'lists no servers',
+      'list at least one, e.g. "servers: [127.0.0.1:9000]"',
+    );
+  } else {
+    listItems(serversValue).forEach((item, i) => {
+      const checked = checkServer(item);
+      if (checked.ok) targets.push(checked.value);
+      else ctx.report(Array.isArray(serversValue) ? [...path, 'servers', i] : [...path, 'servers'], checked.problem, checked.fix);
+    });
+  }
+  const unified = unifyProtocol(targets);
+  if (!unified.ok) ctx.report([...path, 'servers'], unified.problem, unified.fix);
+  const protocol = unified.ok ? unified.value.protocol : 'http';
+
+  const d = upstreamDefaults;
+  const duration = (key: string, fallback: number, example: string): number =>
+    field(ctx, raw, path, key, (v) => checkDuration(v, example), fallback, formatDuration(fallback));
+  const count = (key: string, fallback: number, min: number, max: number, fix: string): number =>
+    field(ctx, raw, path, key, (v) => checkInteger(v, min, max, fix), fallback, String(fallback));
+  const upstream: UpstreamOptions = {
+    name,
+    servers: unified.ok ? unified.value.servers : [],
+    protocol,
+    keepalive: count('keepalive', d.keepalive, 0, Infinity,
+      'set it to the number of idle connections to keep, e.g. 10 (0 closes each connection after its response)'),
+    maxConnections: count('max_connections', d.maxConnections, 1, Infinity,
+      'set it to the most sockets to open to each server from each worker, e.g. 1024'),
+    idleTimeout: duration('idle_timeout', d.idleTimeout, '4s'),
+    maxRequestsPerSocket: count('max_requests_per_socket', d.maxRequestsPerSocket, 1, Infinity,
+      'set it to how many requests one socket may serve before it is closed, e.g. 1000'),
+    connectTimeout: duration('connect_timeout', d.connectTimeout, '5s'),
+    readTimeout: duration('read_timeout', d.readTimeout, '60s'),
+    sendTimeout: duration('send_timeout', d.sendTimeout, '60s'),
+    pipelining: count('pipelining', d.pipelining, 1, 64,
+      'set it to 1 for no pipelining, or to how many requests to send ahead on one socket (at most 64)'),
+  };
+  const hostHeader = field<string | undefined>(ctx, raw, path, 'host_header', checkHostHeader, undefined, "the client's Host");
+  if (hostHeader !== undefined) upstream.hostHeader = hostHeader;
+  if ('tls' in raw && raw['tls'] !== null) {
+    if (protocol !== 'https' && unified.ok) {
+      ctx.report([...path, 'tls'], 'is set but the servers are plain http', 'write the servers as "https://host:port", or remove "tls"');
+    }
+    const tls = buildTls(ctx, [...path, 'tls'], raw['tls']);
+    if (tls) upstream.tls = tls;
+  }
+  return upstream;
+}
+
+function buildUpstreams(ctx: SchemaContext, root: Raw): UpstreamOptions[] {
+  const value = root['upstreams'];
+  if (value === undefined || value === null || (isMapping(value) && Object.keys(value).length === 0)) {
+    ctx.report(
+      value === undefined ? [] : ['upstreams'],
+      value === undefined ? 'has no "upstreams", so there is nothing to proxy to' : 'defines no upstream, so there is nothing to proxy to',
+      'add one, e.g. "upstreams: { app: { servers: [127.0.0.1:9000] } }"',
+    );
+    return [];
+  }
+  if (Array.isArray(value)) {
+    ctx.report(['upstreams'], 'is a list, but upstreams are a mapping from a name to its settings', 'write it like "upstreams: { app: { servers: [127.0.0.1:9000] } }"');
+    return [];
+  }
+  if (!isMapping(value)) {
+    ctx.report(['upstreams'], `expected a mapping from upstream names to their settings, got ${describe(value)}`, 'write it like "upstreams: { app: { servers: [127.0.0.1:9000] } }"');
+    return [];
+  }
+  return Object.entries(value).flatMap(([name, upstream]) => buildUpstream(ctx, name, upstream) ?? []);
+}
+
+function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly string[], problems: () => number): RouteOptions[] {
+  const value = root['routes'];
+  if (value === undefined) {
+    if (upstreamNames.length === 1) return [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: upstreamNames[0]! }];
+    if (upstreamNames.length > 1) {
+      ctx.report([], `has ${upstreamNames.length} upstreams but no "routes" to choose between them`, `add routes, e.g. "routes: [{ path: /, upstream: ${upstreamNames[0]} }]"`);
+    }
+    return [];
+  }
+  if (!Array.isArray(value) || value.length === 0) {
+    ctx.report(
+      ['routes'],
+      Array.isArray(value) || value === null ? 'lists no route, so every request would get 404' : `expected a list of routes, got ${describe(value)}`,
+      upstreamNames.length === 1 ? 'add a route, or remove "routes" to send every request to the only upstream' : 'write it like "routes: [{ host: example.com, path: /, upstream: app }]"',
+    );
+    return [];
+  }
+  const routes: RouteOptions[] = [];
+  const claimed = new Map<string, number>();
+  value.forEach((item, i) => {
+    const path = ['routes', i];
+    const problemsBefore = problems();
+    const raw = mapping(ctx, path, item, routeKeys, '"{ host: example.com, path: /api/, upstream: app }"');
+    if (!raw) return;
+    let hosts: string[] = [];
+    if ('host' in raw && 'hosts' in raw) {
+      ctx.report(path, 'has both "host" and "hosts"', 'keep one: "host" for one name, "hosts" for a list');
+    } else if ('host' in raw) {
+      const checkOne = (v: unknown): Checked<string> =>
+        Array.isArray(v) ? { ok: false, problem: 'is a list', fix: 'rename "host" to "hosts" for a list' } : checkHostPattern(v);
+      const host = field(ctx, raw, path, 'host', checkOne, '', 'any host');
+      if (host !== '') hosts = [host];
+    } else if ('hosts' in raw) {
+      const list = raw['hosts'];
+      if (!Array.isArray(list) || list.length === 0) {
+        ctx.report(
+          [...path, 'hosts'],
+          Array.isArray(list) ? 'lists no host' : `expected a list of host names, got ${describe(list)}`,
+          'list host names such as [example.com, "*.example.com"], or leave out "hosts" to match any host',
+        );
+      } else {
+        list.forEach((h, j) => {
+          const checked = checkHostPattern(h);
+          if (checked.ok) hosts.push(checked.value);
+          else ctx.report([...path, 'hosts', j], checked.problem, checked.fix);
+        });
+      }
+    }
+    const pathPrefix = field(ctx, raw, path, 'path', checkPathPrefix, '/', '/');
+    const stripPrefix = field(ctx, raw, path, 'strip_prefix', (v) => checkBoolean(v, 'write true to remove the path prefix before passing the request upstream, else false'), false, 'false');
+    let upstream = '';
+    const target = raw['upstream'];
+    if (typeof target === 'string' && upstreamNames.includes(target)) {
+      upstream = target;
+    } else if (target === undefined || target === null) {
+      ctx.report(
+        target === undefined ? path : [...path, 'upstream'],
+        'does not say which upstream to use',
+        `add "upstream: <name>"${upstreamNames.length ? `, with a name among ${listOf(upstreamNames)}` : ''}`,
+      );
+    } else if (typeof target !== 'string') {
+      ctx.report([...path, 'upstream'], `expected an upstream name, got ${describe(target)}`, `use one of ${listOf(upstreamNames)}`);
+    } else if (upstreamNames.length > 0) {
+      const guess = didYouMean(target, upstreamNames);
+      ctx.report(
+        [...path, 'upstream'],
+        `there is no upstream named ${JSON.stringify(target)}${guess ? ` (did you mean "${guess}"?)` : ''}`,
+        guess ? `write "${guess}"` : `use one of ${listOf(upstreamNames)}, or define "${target}" under upstreams`,
+      );
+    }
+    // A route with its own problems was read with defaults in their place: no overlap check.
+    for (const host of problems() === problemsBefore ? (hosts.length ? hosts : ['']) : []) {
+      const id = `${host}\n${pathPrefix.replace(/\/+$/, '')}`;
+      const earlier = claimed.get(id);
+      if (earlier !== undefined) {
+        ctx.report(
+          path,
+          `${host ? `host "${host}"` : 'any host'} with path "${pathPrefix}" is already routed by routes[${earlier}], so this route would never be used for it`,
+          'remove one of the two, or change its host or path',
+        );
+        break;
+      }
+      claimed.set(id, i);
+    }
+    routes.push({ hosts, pathPrefix, stripPrefix, upstream });
+  });
+  return routes;
+}
+
+/** Build a {@link ServerConfig} from the value of a YAML document; problems go to `ctx`. */
+export function buildServerConfig(outer: SchemaContext, value: unknown, source: string): ServerConfig {
+  let problems = 0;
+  const ctx: SchemaContext = {
+    report(...args) {
+      problems++;
+      outer.report(...args);
+    },
+    readFile: (path) => outer.readFile(path),
+  };
+  const root = mapping(ctx, [], value ?? {}, topLevelKeys, '"upstreams: { app: { servers: [127.0.0.1:9000] } }"') ?? {};
+  const log = 'log' in root && root['log'] !== null ? mapping(ctx, ['log'], root['log'], logKeys, '"log: { level: info, access: true }"') : undefined;
+  const upstreams = buildUpstreams(ctx, root);
+  // Routes are checked against every declared name, even of upstreams that had errors of their own.
+  const declared = isMapping(root['upstreams']) ? Object.keys(root['upstreams']) : [];
+  const config: ServerConfig = {
+    source,
+    listeners: buildListeners(ctx, root),
+    workers: field(ctx, root, [], 'workers', checkWorkers, availableParallelism(), 'the number of CPUs'),
+    logLevel: field(ctx, log, ['log'], 'level', checkLogLevel, serverDefaults.logLevel, serverDefaults.logLevel),
+    accessLog: field(ctx, log, ['log'], 'access', (v) => checkBoolean(v, 'write false to turn off the per-request log line, else true'), serverDefaults.accessLog, 'true'),
+    demo: false,
+    proxy: {
+      upstreams,
+      routes: buildRoutes(ctx, root, declared, () => problems),
+      forwarding: buildForwarding(ctx, root),
+    },
+    shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
+  };
+  if (problems === 0) {
+    // The core compiles the routes again at start; anything it refuses is reported here, at load.
+    try {
+      compileRoutes(config.proxy.routes);
+    } catch (err) {
+      ctx.report(['routes'], err instanceof Error ? err.message : String(err), 'change the route it names');
+    }
+    try {
+      compileForwarding(config.proxy.forwarding);
+    } catch (err) {
+      ctx.report([], err instanceof Error ? err.message : String(err), 'change the "trusted_proxies" or "via" entry it names');
+    }
+  }
+  return config;
+}
