@@ -90,6 +90,7 @@ class ProxyExchange implements Exchange, PoolRequest {
   private bodyEnded: boolean;
   private bodyBytesSent = false;
   private clientPaused = false;
+  private drainWaiting = false;
   private retried = false;
   private triedServers = 1;
   private onReusedSocket = false;
@@ -194,10 +195,26 @@ class ProxyExchange implements Exchange, PoolRequest {
       }
     }
     if (this.bodyEnded && (queued === null || queued.length === 0)) this.sendBody(NO_ERROR_BODY, true);
-    if (this.clientPaused && this.phase === Phase.Sending && !conn.socket.writableNeedDrain) {
-      this.clientPaused = false;
-      this.down.resumeBody();
+    if (this.clientPaused && this.phase === Phase.Sending) {
+      // The client was paused while no socket took its body: let it go on once this one can.
+      if (conn.socket.writableNeedDrain) this.resumeOnDrain(conn);
+      else {
+        this.clientPaused = false;
+        this.down.resumeBody();
+      }
     }
+  }
+
+  private resumeOnDrain(conn: Connection): void {
+    if (this.drainWaiting) return;
+    this.drainWaiting = true;
+    conn.socket.once('drain', () => {
+      this.drainWaiting = false;
+      if (this.clientPaused && this.phase !== Phase.Done) {
+        this.clientPaused = false;
+        this.down.resumeBody();
+      }
+    });
   }
 
   private sendBody(chunk: Buffer, last: boolean): void {
@@ -222,15 +239,12 @@ class ProxyExchange implements Exchange, PoolRequest {
       if (this.phase === Phase.Sending) this.phase = Phase.AwaitingHead;
       return;
     }
-    if (!ok && !this.clientPaused) {
-      this.clientPaused = true;
-      this.down.pauseBody();
-      conn.socket.once('drain', () => {
-        if (this.clientPaused && this.phase !== Phase.Done) {
-          this.clientPaused = false;
-          this.down.resumeBody();
-        }
-      });
+    if (!ok) {
+      if (!this.clientPaused) {
+        this.clientPaused = true;
+        this.down.pauseBody();
+      }
+      this.resumeOnDrain(conn);
     }
   }
 
