@@ -213,6 +213,13 @@ export class Connection implements ResponseSink, Timed {
   }
 
   onComplete(rest: Buffer | null): void {
+    if (this.handover !== null) {
+      // A 101 ended the HTTP part: the bytes after its head belong to the new protocol.
+      const take = this.handover;
+      this.handover = null;
+      take(rest);
+      return;
+    }
     const req = this.inflight.shift()!;
     this.served++;
     req.onComplete();
@@ -273,6 +280,29 @@ export class Connection implements ResponseSink, Timed {
     if (this.state !== ConnState.Closed) {
       this.destroy(new UpstreamError(FailureKind.Reset, 'upstream closed the connection'));
     }
+  }
+
+  /** Set by detach(): receives the bytes that followed the 101 head in the same read. */
+  private handover: ((rest: Buffer | null) => void) | null = null;
+
+  /**
+   * Hand the socket over to a new owner after a 101 (a WebSocket): called from the carried
+   * request's onHead. The connection stops listening, leaves its pool (it no longer counts as an
+   * upstream HTTP connection) and passes on the bytes read after the head through `take`, still
+   * within the current read. The socket is never destroyed by this connection afterwards.
+   */
+  detach(take: (rest: Buffer | null) => void): net.Socket {
+    const socket = this.socket;
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('end');
+    socket.removeAllListeners('error');
+    socket.removeAllListeners('close');
+    this.state = ConnState.Closed;
+    this.deadline = 0;
+    this.inflight.length = 0;
+    this.handover = take;
+    this.owner.closed(this);
+    return socket;
   }
 
   /** Close a healthy idle socket (idle timeout, too many idle, request limit). */

@@ -10,3 +10,8 @@ export { compileRoutes, type Router } from './router.js';
 export { isHopByHop } from './hop-by-hop.js';
 export { serializeRequestHead, type RequestHeadInput } from './request-head.js';
 export { filterResponseHeaders } from './response-headers.js';
+export { nodeUpgradeHandler } from './websocket/node.js';
+export { UpstreamWebSocket, type UpstreamSink, type UpstreamLegOptions } from './websocket/upstream.js';
+export type { UpgradeHooks, UpstreamSwitch } from './websocket/upgrade.js';
+export { acceptFor, clientHandshake, type ClientHandshake } from './websocket/handshake.js';
+export { maskImplementation } from './websocket/frame.js';

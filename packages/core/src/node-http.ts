@@ -13,7 +13,7 @@ import type { Proxy } from './proxy.js';
 
 const EMPTY = Buffer.alloc(0);
 
-class NodeDownstream implements Downstream {
+export class NodeDownstream implements Downstream {
   exchange: Exchange | null = null;
   constructor(
     private readonly req: IncomingMessage,
@@ -59,29 +59,34 @@ class NodeDownstream implements Downstream {
   }
 }
 
+/** The core's view of a node:http request. */
+export function clientRequestOf(req: IncomingMessage): ClientRequest {
+  const raw = req.rawHeaders;
+  const headers = new Array<string>(raw.length);
+  for (let i = 0; i < raw.length; i += 2) {
+    headers[i] = raw[i]!.toLowerCase();
+    headers[i + 1] = raw[i + 1]!;
+  }
+  const te = req.headers['transfer-encoding'];
+  const cl = req.headers['content-length'];
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    headers,
+    host: req.headers.host,
+    remoteAddress: normalizeAddress(req.socket.remoteAddress ?? ''),
+    scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+    body: te !== undefined ? 'chunked' : cl !== undefined && cl !== '0' ? 'length' : 'none',
+    contentLength: cl !== undefined ? Number(cl) : 0,
+    // node:http decodes header bytes as latin1; writing them back as latin1 keeps them exact.
+    headerEncoding: 'latin1',
+  };
+}
+
 /** A node:http `request` listener that proxies every request through `proxy`. */
 export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const raw = req.rawHeaders;
-    const headers = new Array<string>(raw.length);
-    for (let i = 0; i < raw.length; i += 2) {
-      headers[i] = raw[i]!.toLowerCase();
-      headers[i + 1] = raw[i + 1]!;
-    }
-    const te = req.headers['transfer-encoding'];
-    const cl = req.headers['content-length'];
-    const client: ClientRequest = {
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      headers,
-      host: req.headers.host,
-      remoteAddress: normalizeAddress(req.socket.remoteAddress ?? ''),
-      scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
-      body: te !== undefined ? 'chunked' : cl !== undefined && cl !== '0' ? 'length' : 'none',
-      contentLength: cl !== undefined ? Number(cl) : 0,
-      // node:http decodes header bytes as latin1; writing them back as latin1 keeps them exact.
-      headerEncoding: 'latin1',
-    };
+    const client = clientRequestOf(req);
     const down = new NodeDownstream(req, res);
     const exchange = proxy.handle(client, down);
     down.exchange = exchange;

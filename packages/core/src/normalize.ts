@@ -10,6 +10,8 @@ import {
   type RouteOptions,
   type ServerAddress,
   type UpstreamOptions,
+  type WebSocketOptions,
+  websocketDefaults,
 } from './options.js';
 
 export type UpstreamInit = Partial<Omit<UpstreamOptions, 'name' | 'servers'>> & {
@@ -23,6 +25,7 @@ export interface ProxyInit {
   upstreams?: UpstreamInit[];
   routes?: Array<Partial<RouteOptions> & { upstream: string }>;
   forwarding?: Partial<ForwardingOptions>;
+  websocket?: Partial<WebSocketOptions>;
 }
 
 export function normalizeOptions(init: ProxyInit): ProxyOptions {
@@ -51,7 +54,12 @@ export function normalizeOptions(init: ProxyInit): ProxyOptions {
   for (const r of routes) {
     if (!names.has(r.upstream)) throw new Error(`route ${r.pathPrefix}: unknown upstream "${r.upstream}"`);
   }
-  return { upstreams, routes, forwarding: { ...forwardingDefaults, ...init.forwarding } };
+  return {
+    upstreams,
+    routes,
+    forwarding: { ...forwardingDefaults, ...init.forwarding },
+    websocket: { ...websocketDefaults, ...init.websocket },
+  };
 }
 
 function parseTarget(url: string): { protocol: 'http' | 'https'; server: ServerAddress } {

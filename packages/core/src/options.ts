@@ -46,6 +46,8 @@ export interface UpstreamOptions {
   pipelining: number;
   /** Host header sent upstream instead of the client's (default: keep the client's). */
   hostHeader?: string;
+  /** WebSocket limits for this upstream, overriding the proxy-wide ones. */
+  websocket?: Partial<UpstreamWebSocketOptions>;
 }
 
 /** Which requests go to which upstream (nginx `server_name` + `location`). */
@@ -69,10 +71,35 @@ export interface ForwardingOptions {
   via: string | false;
 }
 
+/** The WebSocket limits that may differ per upstream (they concern the upstream leg). */
+export interface UpstreamWebSocketOptions {
+  /** Largest message (bytes, after reassembly) relayed either way; larger ones close with 1009. */
+  maxMessageSize: number;
+  /** Longest wait (ms) for the upstream's answer to the upgrade request: 504. */
+  handshakeTimeout: number;
+  /** Client-to-upstream bytes held while the upstream socket is backed up; past it the client gets 1013. */
+  maxBuffered: number;
+}
+
+/** permessage-deflate on the client hop: none, one shared compressor, or one per connection. */
+export type WebSocketCompression = 'off' | 'shared' | 'dedicated';
+
+export interface WebSocketOptions extends UpstreamWebSocketOptions {
+  /**
+   * A connection silent this long (ms) is pinged, and closed if still silent after as long
+   * again (per hop). 0 disables pings and the timeout.
+   */
+  idleTimeout: number;
+  /** Compression offered to clients (the upstream hop is never compressed). */
+  compression: WebSocketCompression;
+}
+
 export interface ProxyOptions {
   upstreams: UpstreamOptions[];
   routes: RouteOptions[];
   forwarding: ForwardingOptions;
+  /** WebSocket limits and timers; absent means {@link websocketDefaults}. */
+  websocket?: WebSocketOptions;
 }
 
 export const upstreamDefaults: Omit<UpstreamOptions, 'name' | 'servers' | 'protocol'> = {
@@ -90,4 +117,12 @@ export const forwardingDefaults: ForwardingOptions = {
   trustedProxies: [],
   forwarded: false,
   via: false,
+};
+
+export const websocketDefaults: WebSocketOptions = {
+  maxMessageSize: 16 * 1024 * 1024,
+  handshakeTimeout: 10_000,
+  maxBuffered: 4 * 1024 * 1024,
+  idleTimeout: 120_000,
+  compression: 'off',
 };

@@ -7,17 +7,20 @@
  * createProxy() compiles the options once; handle() runs per request and is the hot path.
  */
 import { Upstream } from './balancer.js';
+import { clock } from './clock.js';
 import type { Connection } from './connection.js';
 import type { ClientRequest, Downstream, Exchange } from './downstream.js';
 import { compileForwarding, clientAddress, type CompiledForwarding } from './forwarded.js';
 import { BodyKind, type ResponseHead } from './http1/response-parser.js';
 import { normalizeOptions, type ProxyInit } from './normalize.js';
-import type { ProxyOptions } from './options.js';
+import { websocketDefaults, type ProxyOptions, type UpstreamWebSocketOptions } from './options.js';
 import type { Pool, PoolRequest } from './pool.js';
 import { serializeRequestHead } from './request-head.js';
 import { filterResponseHeaders } from './response-headers.js';
 import { compileRoutes, type Router } from './router.js';
 import { FailureKind, statusFor, UpstreamError } from './upstream-error.js';
+import { clientHandshake } from './websocket/handshake.js';
+import { UpgradeRequest, type UpgradeHooks } from './websocket/upgrade.js';
 
 /** What the proxy reports when an exchange ends, for access logs and metrics. */
 export interface ExchangeResult {
@@ -45,6 +48,13 @@ export interface Proxy {
   readonly options: ProxyOptions;
   /** Proxy one request. The frontend feeds the returned Exchange. */
   handle(req: ClientRequest, down: Downstream): Exchange;
+  /**
+   * Proxy a WebSocket opening handshake (see websocket/upgrade.ts). A 101 from the upstream goes
+   * to `hooks.onSwitch`; any other answer (401, 426, a redirect) and every failure (502, 504) is
+   * written to `down` as for handle(). A request that is not a valid WebSocket handshake is
+   * proxied as plain HTTP, exactly as handle() would.
+   */
+  upgrade(req: ClientRequest, down: Downstream, hooks: UpgradeHooks): Exchange;
   /** Stop taking new upstream sockets; idle ones close now, busy ones after their response. */
   close(): Promise<void>;
 }
@@ -112,23 +122,25 @@ class ProxyExchange implements Exchange, PoolRequest {
     private readonly down: Downstream,
     private readonly upstream: Upstream,
     target: string,
+    /** Set for a WebSocket handshake. */
+    private readonly upgrade: UpgradeRequest | null = null,
   ) {
     this.started = proxy.observer ? performance.now() : 0;
     this.noBody = req.method === 'HEAD';
     this.bodyEnded = req.body === 'none';
-    this.pipelinable = this.bodyEnded && PIPELINABLE.has(req.method);
+    this.pipelinable = this.bodyEnded && PIPELINABLE.has(req.method) && upgrade === null;
     this.pool = upstream.pick();
     const o = upstream.options;
     this.head = serializeRequestHead({
       method: req.method,
       target,
-      headers: req.headers,
+      headers: upgrade === null ? req.headers : upgrade.upstreamHeaders(req.headers),
       peer: req.remoteAddress,
       scheme: req.scheme,
       forwarding: proxy.forwarding,
       ...(o.hostHeader !== undefined ? { hostHeader: o.hostHeader } : {}),
       defaultHost: this.pool.label,
-      upgrade: false,
+      upgrade: upgrade !== null,
       body: req.body,
       contentLength: req.contentLength,
     });
@@ -182,6 +194,8 @@ class ProxyExchange implements Exchange, PoolRequest {
     this.onReusedSocket = conn.reused || conn.inflight.length > 1;
     this.phase = Phase.Sending;
     conn.write(this.head, this.req.headerEncoding);
+    // An upgrade waits for its 101 for handshake_timeout rather than read_timeout.
+    if (this.upgrade !== null) conn.deadline = clock.now + this.upgrade.limits.handshakeTimeout;
     if (this.req.body === 'none') {
       this.phase = Phase.AwaitingHead;
       return;
@@ -251,7 +265,18 @@ class ProxyExchange implements Exchange, PoolRequest {
   onHead(head: ResponseHead, conn: Connection): void {
     if (this.phase === Phase.Done) return;
     if (head.status === 101) {
-      conn.destroy(new UpstreamError(FailureKind.Protocol, 'upstream switched protocols on a request that asked for no upgrade'));
+      if (this.upgrade === null) {
+        conn.destroy(new UpstreamError(FailureKind.Protocol, 'upstream switched protocols on a request that asked for no upgrade'));
+        return;
+      }
+      // From here on a failure is the upstream's fault, never a stale socket to retry.
+      this.resHead = head;
+      const problem = this.upgrade.switched(head, conn, this.pool.label);
+      if (problem !== null) {
+        conn.destroy(new UpstreamError(FailureKind.Protocol, `invalid WebSocket handshake from upstream: ${problem}`));
+        return;
+      }
+      this.finish(101);
       return;
     }
     this.phase = Phase.Streaming;
@@ -413,6 +438,27 @@ class ProxyImpl implements Proxy {
     const upstream = match === null ? undefined : this.upstreams.get(match.route.upstream);
     if (upstream === undefined) return this.refuse(req, down, 404);
     return new ProxyExchange(this, req, down, upstream, match!.target);
+  }
+
+  upgrade(req: ClientRequest, down: Downstream, hooks: UpgradeHooks): Exchange {
+    const handshake = clientHandshake(req.method, req.headers);
+    if (handshake === null) return this.handle(req, down);
+    const match = this.router.match(req.host, req.url);
+    const upstream = match === null ? undefined : this.upstreams.get(match.route.upstream);
+    if (upstream === undefined) return this.refuse(req, down, 404);
+    const limits = this.websocketLimits(upstream);
+    return new ProxyExchange(this, req, down, upstream, match!.target, new UpgradeRequest(handshake, hooks, limits));
+  }
+
+  /** The WebSocket limits of an upstream: the proxy-wide ones with its own overrides. */
+  websocketLimits(upstream: Upstream): UpstreamWebSocketOptions {
+    const ws = this.options.websocket ?? websocketDefaults;
+    const own = upstream.options.websocket;
+    return {
+      maxMessageSize: own?.maxMessageSize ?? ws.maxMessageSize,
+      handshakeTimeout: own?.handshakeTimeout ?? ws.handshakeTimeout,
+      maxBuffered: own?.maxBuffered ?? ws.maxBuffered,
+    };
   }
 
   /** Answer without an upstream (no route); the exchange ignores whatever the client still sends. */

@@ -7,6 +7,7 @@ import { createProxy, type ExchangeResult, type Proxy } from '@portcullis/core';
 import type { ServerConfig } from '../config/index.js';
 import { closeAll, listen, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
+import { closeWebSockets } from '../frontend/websocket.js';
 import { createLogger, flushLogger, type Logger } from '../log.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -42,6 +43,10 @@ async function start(config: ServerConfig): Promise<void> {
       inflight++;
       return proxy.handle(req, down);
     },
+    upgrade(req, down, hooks) {
+      inflight++;
+      return proxy.upgrade(req, down, hooks);
+    },
     close: () => proxy.close(),
   };
 
@@ -56,6 +61,8 @@ async function start(config: ServerConfig): Promise<void> {
     stopping = true;
     // Stop accepting, let requests in flight finish (bounded), then close what is left.
     for (const l of listening) stopAccepting(uws, l);
+    // WebSockets do not end by themselves: clients are told the server is going away (1001).
+    closeWebSockets(counted);
     const deadline = Date.now() + config.shutdownTimeout;
     const wait = setInterval(() => {
       if (inflight > 0 && Date.now() < deadline) return;

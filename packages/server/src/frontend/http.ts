@@ -32,7 +32,8 @@ export function mountHttp(app: TemplatedApp, proxy: Proxy, opts: HttpFrontendOpt
   });
 }
 
-function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme: 'http' | 'https', extra: string[]): void {
+/** One plain HTTP request (also used for Upgrade requests that are not WebSocket handshakes). */
+export function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme: 'http' | 'https', extra: string[]): void {
   // getCaseSensitiveMethod first: getMethod lower-cases the method in place.
   const method = req.getCaseSensitiveMethod();
   const query = req.getQuery();

@@ -8,6 +8,7 @@ import type { ListenerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { mountHttp } from './http.js';
 import type { Uws } from './uws.js';
+import { mountWebSocket } from './websocket.js';
 
 export interface Listening {
   config: ListenerConfig;
@@ -20,6 +21,10 @@ export async function listen(uws: Uws, config: ListenerConfig, proxy: Proxy, log
   mountHttp(app, proxy, {
     scheme: 'http',
     onError: (err) => log.error({ err }, 'request handler failed'),
+  });
+  mountWebSocket(app, proxy, {
+    scheme: 'http',
+    onError: (err) => log.error({ err }, 'websocket handler failed'),
   });
   const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(config.host, config.port, resolve));
   if (socket === false) throw new Error(`cannot listen on ${config.host}:${config.port} (address in use or not available)`);

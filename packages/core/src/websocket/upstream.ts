@@ -1,0 +1,393 @@
+/**
+ * The upstream leg of a proxied WebSocket: the proxy is the client of the upstream server on a
+ * socket that answered 101. A lean RFC 6455 client: it reads whole messages (fragments
+ * reassembled, control frames interleaved, pings answered), writes masked frames, and runs the
+ * closing handshake and the idle pings of its hop.
+ *
+ *   Open ──close() / close frame──> Closing ──close frame / timeout / socket gone──> Closed
+ *     └────────── socket lost, protocol error, idle timeout ──────────────────────────┘
+ *
+ * Messages go to a sink (the frontend's client hop) as views of the socket's own read buffers
+ * whenever a message arrived in one read: nothing is copied on that path. Text is checked as
+ * UTF-8 once, here (the client hop's library does not check what it sends).
+ */
+import { isUtf8 } from 'node:buffer';
+import type net from 'node:net';
+import { clock, watch, type Timed } from '../clock.js';
+import { closePayload, FrameWriter, isSendableCode, Opcode } from './frame.js';
+
+export interface UpstreamSink {
+  /** A whole message; `data` is valid only during the call (copy it to keep it). */
+  onMessage(data: Buffer, binary: boolean): void;
+  /**
+   * The upstream leg is over. `code`/`reason` are what the client should be told: the upstream's
+   * own close (1005 when its close frame had no code), 1006 when the upstream went away without
+   * a close frame, or the proxy's verdict on a faulty upstream (1002 protocol, 1007 bad UTF-8,
+   * 1009 too big, 1011 no answer to pings). Not called after the sink itself asked to close.
+   */
+  onClose(code: number, reason: string | Buffer): void;
+  /** Run `fn` now, batching whatever the sink writes in it (uWS: ws.cork). */
+  batch(fn: () => void): void;
+}
+
+export interface UpstreamLegOptions {
+  maxMessageSize: number;
+  /** ms of silence before a ping, and again before giving up; 0: never. */
+  idleTimeout: number;
+}
+
+const enum State {
+  Open,
+  /** We sent a close frame and wait for the upstream's. */
+  Closing,
+  Closed,
+}
+
+/** How long a closing handshake may take before the socket is simply destroyed. */
+const CLOSE_TIMEOUT = 5_000;
+const EMPTY = Buffer.alloc(0);
+const PING = Buffer.alloc(0);
+
+/** Every open leg, for the idle and close deadlines (one coarse sweep, see clock.ts). */
+const legs = new Set<UpstreamWebSocket>();
+let watching = false;
+
+export class UpstreamWebSocket implements Timed {
+  deadline = 0;
+  private state = State.Open;
+  private readonly writer: FrameWriter;
+  private readonly max: number;
+  private readonly idle: number;
+  private pinged = false;
+  private paused = false;
+
+  // Parser state: a partial frame header, the frame being read, the message being assembled.
+  private headPart: Buffer | null = null;
+  /** Payload bytes still to come for the current frame; -1 between frames. */
+  private remaining = -1;
+  private opcode = 0;
+  private fin = false;
+  /** Opcode of the data message being assembled from fragments (0 when none). */
+  private messageOpcode = 0;
+  private parts: Buffer[] | null = null;
+  private partsBytes = 0;
+  /** The payload of a control frame split across reads (at most 125 bytes). */
+  private controlParts: Buffer[] | null = null;
+  private readChunk: Buffer = EMPTY;
+  private readonly parseRead = (): void => this.parse(this.readChunk);
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly sink: UpstreamSink,
+    opts: UpstreamLegOptions,
+  ) {
+    this.writer = new FrameWriter(socket);
+    this.max = opts.maxMessageSize;
+    this.idle = opts.idleTimeout;
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('end', () => this.lost());
+    socket.on('error', () => this.lost());
+    socket.on('close', () => this.lost());
+    if (this.idle > 0) this.deadline = clock.now + this.idle;
+    legs.add(this);
+    if (!watching) {
+      watching = true;
+      watch(legs);
+    }
+  }
+
+  /** Bytes waiting to reach the upstream (framed, or buffered in the socket). */
+  get bufferedAmount(): number {
+    return this.writer.pending + this.socket.writableLength;
+  }
+
+  get open(): boolean {
+    return this.state === State.Open;
+  }
+
+  /** Feed the bytes that arrived with the 101, before any socket read. */
+  start(head: Buffer | null): void {
+    if (head !== null && head.length > 0) this.onData(head);
+  }
+
+  /** Send a client message upstream. `data` is read during the call only. */
+  send(data: Uint8Array, binary: boolean): void {
+    if (this.state !== State.Open) return;
+    this.writer.frame(binary ? Opcode.Binary : Opcode.Text, data);
+  }
+
+  /** Start the closing handshake with the client's code (1005: none; 1006: the client vanished). */
+  close(code: number, reason: string | Uint8Array): void {
+    if (this.state !== State.Open) return;
+    this.state = State.Closing;
+    this.writer.frame(Opcode.Close, closePayload(code === 1006 ? 1001 : code, reason));
+    this.writer.flush();
+    this.deadline = clock.now + CLOSE_TIMEOUT;
+    if (this.paused) this.resume();
+  }
+
+  /** Stop reading the upstream (the client is backed up). */
+  pause(): void {
+    if (this.paused || this.state === State.Closed) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Drop the socket now (the client is gone and no close handshake is wanted). */
+  destroy(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.finish();
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  private onData(d: Buffer): void {
+    if (this.state === State.Closed) return;
+    if (this.idle > 0 && this.state === State.Open) {
+      this.deadline = clock.now + this.idle;
+      this.pinged = false;
+    }
+    this.readChunk = d;
+    this.sink.batch(this.parseRead);
+    this.readChunk = EMPTY;
+  }
+
+  private parse(buf: Buffer): void {
+    if (this.headPart !== null) {
+      // A frame header split across reads (rare): parse this read from a joined copy.
+      buf = Buffer.concat([this.headPart, buf]);
+      this.headPart = null;
+    }
+    let pos = 0;
+    const len = buf.length;
+    while (pos < len && this.state !== State.Closed) {
+      if (this.remaining < 0) {
+        pos = this.readHead(buf, pos);
+        if (pos < 0) return;
+        if (this.remaining === 0) {
+          this.remaining = -1;
+          this.frameDone(EMPTY);
+        }
+        continue;
+      }
+      const avail = len - pos;
+      const rem = this.remaining;
+      if (avail >= rem && this.controlParts === null && (this.parts === null || this.opcode >= Opcode.Close)) {
+        // The whole payload is here and nothing of it came before: a view, no copy.
+        const payload = buf.subarray(pos, pos + rem);
+        pos += rem;
+        this.remaining = -1;
+        this.frameDone(payload);
+        continue;
+      }
+      const take = avail < rem ? avail : rem;
+      const piece = buf.subarray(pos, pos + take);
+      pos += take;
+      this.remaining = rem - take;
+      if (this.opcode >= Opcode.Close) (this.controlParts ??= []).push(piece);
+      else {
+        (this.parts ??= []).push(piece);
+        this.partsBytes += take;
+      }
+      if (this.remaining === 0) {
+        this.remaining = -1;
+        if (this.opcode >= Opcode.Close) {
+          const payload = Buffer.concat(this.controlParts!);
+          this.controlParts = null;
+          this.frameDone(payload);
+        } else {
+          this.frameDone(null);
+        }
+      }
+    }
+  }
+
+  /** Parse a frame header at buf[pos]; returns the position after it, or -1 (incomplete/failed). */
+  private readHead(buf: Buffer, pos: number): number {
+    const avail = buf.length - pos;
+    if (avail < 2) return this.keepHead(buf, pos);
+    const b0 = buf[pos]!;
+    const b1 = buf[pos + 1]!;
+    let n = b1 & 0x7f;
+    let p = pos + 2;
+    if (n === 126) {
+      if (avail < 4) return this.keepHead(buf, pos);
+      n = buf.readUInt16BE(p);
+      p += 2;
+    } else if (n === 127) {
+      if (avail < 10) return this.keepHead(buf, pos);
+      const hi = buf.readUInt32BE(p);
+      if (hi > 0x1fffff) return this.fail(1009, 'frame too big');
+      n = hi * 0x1_0000_0000 + buf.readUInt32BE(p + 4);
+      p += 8;
+    }
+    if (b1 & 0x80) return this.fail(1002, 'the upstream sent a masked frame');
+    if (b0 & 0x70) return this.fail(1002, 'the upstream set RSV bits without an extension');
+    const opcode = b0 & 0x0f;
+    const fin = (b0 & 0x80) !== 0;
+    if (opcode >= Opcode.Close) {
+      if (opcode > Opcode.Pong) return this.fail(1002, 'the upstream sent an unknown control opcode');
+      if (!fin || n > 125) return this.fail(1002, 'the upstream sent a fragmented or long control frame');
+    } else if (opcode === Opcode.Continuation) {
+      if (this.messageOpcode === 0) return this.fail(1002, 'the upstream sent a continuation with no message to continue');
+      if (this.partsBytes + n > this.max) return this.fail(1009, 'message too big');
+    } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
+      if (this.messageOpcode !== 0) return this.fail(1002, 'the upstream started a message inside a fragmented one');
+      if (n > this.max) return this.fail(1009, 'message too big');
+      this.messageOpcode = opcode;
+    } else {
+      return this.fail(1002, 'the upstream sent an unknown data opcode');
+    }
+    this.opcode = opcode;
+    this.fin = fin;
+    this.remaining = n;
+    return p;
+  }
+
+  private keepHead(buf: Buffer, pos: number): number {
+    this.headPart = Buffer.from(buf.subarray(pos));
+    return -1;
+  }
+
+  /** A frame is complete: `payload` is its payload, or null when it went to `parts`. */
+  private frameDone(payload: Buffer | null): void {
+    const op = this.opcode;
+    if (op >= Opcode.Close) {
+      this.control(op, payload!);
+      return;
+    }
+    if (!this.fin) {
+      if (payload !== null && payload.length > 0) {
+        (this.parts ??= []).push(payload);
+        this.partsBytes += payload.length;
+      }
+      return;
+    }
+    let message: Buffer;
+    const parts = this.parts;
+    if (parts === null) message = payload!;
+    else {
+      if (payload !== null && payload.length > 0) parts.push(payload);
+      message = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      this.parts = null;
+      this.partsBytes = 0;
+    }
+    const binary = this.messageOpcode === Opcode.Binary;
+    this.messageOpcode = 0;
+    if (!binary && !isUtf8(message)) {
+      this.fail(1007, 'the upstream sent a text message that is not UTF-8');
+      return;
+    }
+    if (this.state === State.Open) this.sink.onMessage(message, binary);
+  }
+
+  private control(op: Opcode, payload: Buffer): void {
+    if (op === Opcode.Ping) {
+      if (this.state === State.Open) this.writer.frame(Opcode.Pong, payload);
+      return;
+    }
+    if (op === Opcode.Pong) return;
+    // Close.
+    let code = 1005;
+    let reason: Buffer = EMPTY;
+    if (payload.length === 1) {
+      this.fail(1002, 'the upstream sent a close frame of one byte');
+      return;
+    }
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      reason = payload.subarray(2);
+      if (!isSendableCode(code)) {
+        this.fail(1002, `the upstream sent close code ${code}`);
+        return;
+      }
+      if (!isUtf8(reason)) {
+        this.fail(1007, 'the upstream sent a close reason that is not UTF-8');
+        return;
+      }
+    }
+    if (this.state === State.Open) {
+      // Echo it, then let the server close the TCP connection (RFC 6455 7.1.1).
+      this.writer.frame(Opcode.Close, payload.length >= 2 ? payload.subarray(0, 2) : EMPTY);
+      this.writer.flush();
+      this.state = State.Closing;
+      this.deadline = clock.now + CLOSE_TIMEOUT;
+      this.sink.onClose(code, Buffer.from(reason));
+      this.socket.end();
+      return;
+    }
+    // The answer to our own close: done.
+    this.state = State.Closed;
+    this.finish();
+  }
+
+  /** The upstream broke the protocol (or a limit): tell it why, tell the client, and stop. */
+  private fail(code: number, reason: string): number {
+    if (this.state === State.Closed) return -1;
+    const wasOpen = this.state === State.Open;
+    if (wasOpen) {
+      this.writer.frame(Opcode.Close, closePayload(code, reason));
+      this.writer.flush();
+    }
+    this.state = State.Closed;
+    this.finish();
+    if (wasOpen) this.sink.onClose(code, reason);
+    return -1;
+  }
+
+  /** The socket ended, failed or closed. */
+  private lost(): void {
+    if (this.state === State.Closed) return;
+    const wasOpen = this.state === State.Open;
+    this.state = State.Closed;
+    this.finish();
+    if (wasOpen) this.sink.onClose(1006, '');
+  }
+
+  onDeadline(): void {
+    if (this.state === State.Open) {
+      if (!this.pinged) {
+        this.pinged = true;
+        this.writer.frame(Opcode.Ping, PING);
+        this.deadline = clock.now + this.idle;
+        return;
+      }
+      this.fail(1011, 'the upstream did not answer pings');
+      return;
+    }
+    // A closing handshake that did not complete in time.
+    this.state = State.Closed;
+    this.finish();
+  }
+
+  private finish(): void {
+    this.deadline = 0;
+    legs.delete(this);
+    this.parts = null;
+    this.controlParts = null;
+    this.headPart = null;
+    const s = this.socket;
+    if (!s.destroyed) {
+      this.writer.flush();
+      // Let queued frames (our close) go out, then close; a peer that does not read is cut.
+      if (s.writableLength === 0) s.destroy();
+      else {
+        s.end();
+        setTimeout(() => s.destroy(), 1000).unref();
+      }
+    }
+  }
+}
