@@ -1,0 +1,269 @@
+// Definitions of the plain-HTTP peers: the origin itself, Portcullis (CLI flags or a config
+// file), nginx and HAProxy with the authentik guide's settings adapted to plain HTTP on
+// loopback, and node-http-proxy with a keep-alive agent.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HOST, freePort, sleep, waitForHttp } from './net.js';
+import { nginxBinary, startNginx } from './nginx.js';
+import { SkipPeer, type PeerContext, type PeerDef } from './peers.js';
+import { startProcess, type ManagedProcess } from './processes.js';
+import { distDir, findBinary, repoRoot } from './tools.js';
+
+/** The origin itself: the ceiling every proxy is held against. */
+export function directPeer(): PeerDef {
+  return {
+    name: 'direct',
+    start: async (ctx) => ({
+      name: 'direct',
+      url: ctx.origin.url,
+      detail: `the origin: ${ctx.origin.description}`,
+      pgids: ctx.origin.pgids,
+      stop: async () => {},
+    }),
+  };
+}
+
+export const portcullisCli = join(repoRoot, 'packages', 'server', 'dist', 'cli.js');
+
+export interface PortcullisPeerOptions {
+  name: string;
+  workers: number;
+  /** Upstream pipelining depth; when set, the peer is configured with a YAML file (`--config`). */
+  pipelining?: number;
+}
+
+/**
+ * Portcullis from its CLI. Ready when it prints a line containing `"msg":"ready"` (all workers
+ * listen); a CLI that prints none is accepted once it has answered correctly for 2 s.
+ */
+export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
+  return {
+    name: opts.name,
+    start: async (ctx) => {
+      if (!existsSync(portcullisCli)) {
+        throw new SkipPeer(`${portcullisCli} does not exist (build the server first: pnpm build)`);
+      }
+      const port = await freePort();
+      const common = ['--no-access-log', '--log-level', 'warn'];
+      let args: string[];
+      let detail: string;
+      if (opts.pipelining !== undefined) {
+        const dir = join(ctx.runDir, opts.name);
+        mkdirSync(dir, { recursive: true });
+        const configPath = join(dir, 'portcullis.yaml');
+        writeFileSync(
+          configPath,
+          [
+            '# written by the Portcullis benchmark',
+            `listen: [${HOST}:${port}]`,
+            `workers: ${opts.workers}`,
+            'upstreams:',
+            '  app:',
+            `    servers: [${ctx.origin.host}:${ctx.origin.port}]`,
+            `    pipelining: ${opts.pipelining}`,
+            '',
+          ].join('\n'),
+        );
+        args = [portcullisCli, '--config', configPath, ...common];
+        detail = `--config (workers: ${opts.workers}, upstream pipelining: ${opts.pipelining})`;
+      } else {
+        args = [
+          portcullisCli,
+          '--listen',
+          `${HOST}:${port}`,
+          '--to',
+          `http://${ctx.origin.host}:${ctx.origin.port}`,
+          '--workers',
+          String(opts.workers),
+          ...common,
+        ];
+        detail = `--workers ${opts.workers}`;
+      }
+      let sawReady = false;
+      let fatal: string | undefined;
+      const proc = startProcess({
+        name: opts.name,
+        command: process.execPath,
+        args,
+        cwd: repoRoot,
+        logDir: ctx.runDir,
+        onLine: (line) => {
+          if (line.includes('"msg":"ready"')) sawReady = true;
+          // An error-level log line (pino level >= 50, e.g. "worker died") before ready: give up
+          // at once instead of waiting for the timeout.
+          else if (!sawReady && fatal === undefined && /"level":\s*(5\d|6\d)/.test(line)) fatal = line;
+        },
+      });
+      const url = `http://${HOST}:${port}/`;
+      try {
+        await waitForHttp(url, {
+          proc,
+          expectBody: ctx.origin.body,
+          timeoutMs: 20_000,
+          abort: () => (fatal === undefined ? undefined : `${opts.name} logged an error while starting:\n${proc.lastLines()}`),
+        });
+        const deadline = Date.now() + 2000;
+        while (!sawReady && Date.now() < deadline && !proc.hasExited) await sleep(50);
+        if (proc.hasExited) throw new Error(`exited after answering:\n${proc.lastLines()}`);
+        if (!sawReady) {
+          detail += '; no "ready" line seen, waited 2 s after it first answered';
+          ctx.log(`  note: ${opts.name} printed no "msg":"ready" line`);
+        }
+      } catch (err) {
+        await proc.stop();
+        throw err;
+      }
+      return {
+        name: opts.name,
+        url,
+        detail: `node packages/server/dist/cli.js ${detail}`,
+        pgids: proc.pgids,
+        stop: () => proc.stop(),
+      };
+    },
+  };
+}
+
+export interface NginxPeerOptions {
+  name?: string;
+  /** `keepalive` of the upstream block: 10 in the authentik guide, 64 in performance.md. */
+  keepalive?: number;
+}
+
+/** nginx, one worker, the authentik guide's proxy settings on plain HTTP. */
+export function nginxPeer(opts: NginxPeerOptions = {}): PeerDef {
+  const name = opts.name ?? 'nginx';
+  const keepalive = opts.keepalive ?? 10;
+  return {
+    name,
+    start: async (ctx) => {
+      const bin = nginxBinary();
+      if (!bin) throw new SkipPeer('nginx is not installed (apt-get install -y nginx)');
+      const port = await freePort();
+      const proc = startNginx(bin, {
+        name,
+        runDir: ctx.runDir,
+        workers: 1,
+        http: `
+  # Upgrade WebSocket if requested, otherwise use keepalive (the authentik guide)
+  map $http_upgrade $connection_upgrade_keepalive {
+    default upgrade;
+    ''      '';
+  }
+  upstream authentik {
+    server ${ctx.origin.host}:${ctx.origin.port};
+    keepalive ${keepalive};
+  }
+  server {
+    listen ${HOST}:${port} backlog=4096;
+    location / {
+      proxy_pass http://authentik;
+      proxy_http_version 1.1;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header Host $host;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade_keepalive;
+    }
+  }`,
+      });
+      const url = `http://${HOST}:${port}/`;
+      await waitOrStop(proc, url, ctx);
+      return {
+        name,
+        url,
+        detail: `worker_processes 1, upstream keepalive ${keepalive}, the authentik guide's proxy_set_header lines`,
+        pgids: proc.pgids,
+        stop: () => proc.stop(),
+      };
+    },
+  };
+}
+
+/** HAProxy, one thread, `http-reuse always` and `option forwardfor`. */
+export function haproxyPeer(): PeerDef {
+  return {
+    name: 'haproxy',
+    start: async (ctx) => {
+      const bin = findBinary('haproxy');
+      if (!bin) throw new SkipPeer('haproxy is not installed (apt-get install -y haproxy)');
+      const port = await freePort();
+      const dir = join(ctx.runDir, 'haproxy');
+      mkdirSync(dir, { recursive: true });
+      const cfg = join(dir, 'haproxy.cfg');
+      writeFileSync(
+        cfg,
+        `# written by the Portcullis benchmark
+global
+  nbthread 1
+  maxconn 4096
+  pidfile ${dir}/haproxy.pid
+
+defaults
+  mode http
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+
+frontend fe
+  bind ${HOST}:${port}
+  http-request set-header X-Forwarded-Proto http
+  default_backend app
+
+backend app
+  server origin ${ctx.origin.host}:${ctx.origin.port}
+`,
+      );
+      // -db: foreground, no daemon; logs go to stderr.
+      const proc = startProcess({ name: 'haproxy', command: bin, args: ['-db', '-f', cfg], logDir: ctx.runDir });
+      const url = `http://${HOST}:${port}/`;
+      await waitOrStop(proc, url, ctx);
+      return {
+        name: 'haproxy',
+        url,
+        detail: 'nbthread 1, http-reuse always, option forwardfor',
+        pgids: proc.pgids,
+        stop: () => proc.stop(),
+      };
+    },
+  };
+}
+
+/** node-http-proxy with `new http.Agent({ keepAlive: true, maxSockets: 64 })`, in its own process. */
+export function nodeHttpProxyPeer(): PeerDef {
+  return {
+    name: 'node-http-proxy',
+    start: async (ctx) => {
+      const port = await freePort();
+      const proc = startProcess({
+        name: 'node-http-proxy',
+        command: process.execPath,
+        args: [join(distDir, 'children', 'node-http-proxy.js'), HOST, String(port), ctx.origin.url.replace(/\/$/, '')],
+        logDir: ctx.runDir,
+      });
+      const url = `http://${HOST}:${port}/`;
+      await waitOrStop(proc, url, ctx);
+      return {
+        name: 'node-http-proxy',
+        url,
+        detail: 'http-proxy with http.Agent({ keepAlive: true, maxSockets: 64 }), one process',
+        pgids: proc.pgids,
+        stop: () => proc.stop(),
+      };
+    },
+  };
+}
+
+async function waitOrStop(proc: ManagedProcess, url: string, ctx: PeerContext): Promise<void> {
+  try {
+    await waitForHttp(url, { proc, expectBody: ctx.origin.body });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
