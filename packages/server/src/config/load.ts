@@ -170,6 +170,7 @@ export function parseConfigText(text: string, source: string, options: ParseOpti
           return bad(`cannot read ${JSON.stringify(path)} (${full}): ${fileReason(err)}`, 'check the path; a relative path is relative to the directory of the config file');
         }
       },
+      resolvePath: (path: string) => resolve(baseDir, path),
     },
     value,
     source,

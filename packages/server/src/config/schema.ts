@@ -16,7 +16,8 @@ import {
 } from '@portcullis/core';
 import { type Checked, describe } from './errors.js';
 import { didYouMean, listOf } from './suggest.js';
-import { defaultListener, serverDefaults, type ListenerConfig, type ServerConfig } from './types.js';
+import { buildListeners } from './listeners.js';
+import { serverDefaults, type ServerConfig } from './types.js';
 import {
   checkBoolean,
   checkCidr,
@@ -24,7 +25,6 @@ import {
   checkHostHeader,
   checkHostPattern,
   checkInteger,
-  checkListen,
   checkLogLevel,
   checkPathPrefix,
   checkPseudonym,
@@ -52,6 +52,8 @@ export interface SchemaContext {
   report(path: KeyPath, problem: string, fix: string, anchor?: Anchor): void;
   /** Read a file named in the config (TLS material), relative to the config file. */
   readFile(path: string): Checked<string>;
+  /** The absolute path of a file named in the config (certificates are read again on reload). */
+  resolvePath(path: string): string;
 }
 
 export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'upstreams', 'routes'] as const;
@@ -77,7 +79,7 @@ type Raw = Record<string, unknown>;
 const isMapping = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Check that `value` is a mapping with only `allowed` keys; report the rest with a suggestion. */
-function mapping(ctx: SchemaContext, path: KeyPath, value: unknown, allowed: readonly string[], example: string): Raw | undefined {
+export function mapping(ctx: SchemaContext, path: KeyPath, value: unknown, allowed: readonly string[], example: string): Raw | undefined {
   if (!isMapping(value)) {
     ctx.report(path, `expected a mapping of keys (${listOf(allowed.slice(0, 3), 'and')}${allowed.length > 3 ? ' …' : ''}), got ${describe(value)}`, `write it like ${example}`);
     return undefined;
@@ -100,7 +102,7 @@ function mapping(ctx: SchemaContext, path: KeyPath, value: unknown, allowed: rea
  * Read `key` of `record` through `check`; absent gives `fallback`. An empty value (`key:` with
  * nothing after it) is an error rather than a silent default.
  */
-function field<T>(
+export function field<T>(
   ctx: SchemaContext,
   record: Raw | undefined,
   path: KeyPath,
@@ -122,32 +124,8 @@ function field<T>(
 }
 
 /** A list, also accepting one bare item for convenience (`servers: 127.0.0.1:9000`). */
-function listItems(value: unknown): unknown[] {
+export function listItems(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [value];
-}
-
-function buildListeners(ctx: SchemaContext, root: Raw): ListenerConfig[] {
-  if (!('listen' in root)) return [{ ...defaultListener }];
-  const value = root['listen'];
-  const items = value === null ? [] : listItems(value);
-  if (items.length === 0) {
-    ctx.report(['listen'], 'lists no address, so the server would accept no connections', 'add an address such as "127.0.0.1:8080", or remove the key to use that default');
-    return [];
-  }
-  const listeners: ListenerConfig[] = [];
-  const seen = new Map<string, number>();
-  items.forEach((item, i) => {
-    const path = Array.isArray(value) ? ['listen', i] : ['listen'];
-    const checked = checkListen(item);
-    if (!checked.ok) return ctx.report(path, checked.problem, checked.fix);
-    const id = `${checked.value.host}|${checked.value.port}`;
-    if (seen.has(id)) {
-      return ctx.report(path, `repeats the address of listen[${seen.get(id)}]`, 'remove one of the two');
-    }
-    seen.set(id, i);
-    listeners.push(checked.value);
-  });
-  return listeners;
 }
 
 function buildForwarding(ctx: SchemaContext, root: Raw): ForwardingOptions {
@@ -389,6 +367,7 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
       outer.report(...args);
     },
     readFile: (path) => outer.readFile(path),
+    resolvePath: (path) => outer.resolvePath(path),
   };
   const root = mapping(ctx, [], value ?? {}, topLevelKeys, '"upstreams: { app: { servers: [127.0.0.1:9000] } }"') ?? {};
   const log = 'log' in root && root['log'] !== null ? mapping(ctx, ['log'], root['log'], logKeys, '"log: { level: info, access: true }"') : undefined;

@@ -28,6 +28,19 @@ const familiarNames: Record<string, string> = {
   access_log: 'access',
   bind: 'listen',
   listeners: 'listen',
+  ssl: 'tls',
+  ssl_certificate: 'cert',
+  ssl_certificate_key: 'key',
+  ssl_protocols: 'min_version',
+  ssl_ciphers: 'ciphers',
+  add_header: 'hsts',
+  strict_transport_security: 'hsts',
+  return: 'redirect_https',
+  proxy_ssl_verify: 'verify',
+  proxy_ssl_name: 'server_name',
+  proxy_ssl_trusted_certificate: 'ca',
+  proxy_ssl_certificate: 'cert',
+  proxy_ssl_certificate_key: 'key',
 };
 
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */

@@ -6,16 +6,76 @@
 import type { ProxyOptions } from '@portcullis/core';
 
 /**
- * One address the server accepts client connections on.
- * Kept an object (not a "host:port" string) so that TLS and redirect settings can be added as
- * optional fields later without changing the shape of plain listeners.
+ * One address the server accepts client connections on: plain HTTP, TLS (`tls`), or a plain
+ * listener that only redirects to https (`redirectHttps`). Plain listeners have neither field.
  */
 export interface ListenerConfig {
   /** Interface to bind: an IPv4 address, an IPv6 address without brackets, or a host name. */
   host: string;
   /** TCP port, 1-65535. */
   port: number;
+  /** Terminate TLS here (nginx `listen 443 ssl`). */
+  tls?: ListenerTlsConfig;
+  /** Answer every request with a redirect to https (nginx `return 301 https://$host$request_uri`). */
+  redirectHttps?: RedirectConfig;
 }
+
+/** One certificate of a TLS listener: PEM files, read at start and again on every reload. */
+export interface CertificateFiles {
+  /** Absolute path of the PEM certificate chain, leaf first (nginx `ssl_certificate`). */
+  certFile: string;
+  /** Absolute path of the PEM private key (nginx `ssl_certificate_key`). */
+  keyFile: string;
+  /** SNI names served with it (exact or `*.domain`), lower-cased; null: the certificate's own DNS names. */
+  names: string[] | null;
+}
+
+export const tlsVersions = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof tlsVersions)[number];
+
+export interface HstsConfig {
+  /** Seconds browsers remember to use https only. */
+  maxAge: number;
+  includeSubDomains: boolean;
+  preload: boolean;
+}
+
+export interface ListenerTlsConfig {
+  certificates: CertificateFiles[];
+  /** Index in `certificates` of the one served to clients that send no or an unknown SNI name. */
+  defaultCertificate: number;
+  /** Oldest protocol version accepted. */
+  minVersion: TlsVersion;
+  /** OpenSSL-style cipher list for TLS 1.2; null: the built-in default. */
+  ciphers: string | null;
+  /** Strict-Transport-Security on every response; null: none. */
+  hsts: HstsConfig | null;
+  /** Reload the certificates when their files change (SIGHUP always reloads). */
+  watch: boolean;
+}
+
+export const redirectStatuses = [301, 302, 307, 308] as const;
+
+export interface RedirectConfig {
+  /** The https port clients are sent to; 443 is left out of the Location. */
+  port: number;
+  /** 301 (default), 302, 307 or 308. */
+  status: (typeof redirectStatuses)[number];
+}
+
+/** Defaults of the listener TLS settings. */
+export const tlsDefaults = {
+  minVersion: 'TLSv1.2' as TlsVersion,
+  /**
+   * Forward-secret AEAD suites only, ECDSA and RSA certificates (Mozilla "intermediate" without the
+   * DHE suites, which uWS's TLS library, BoringSSL, does not have). TLS 1.3 suites are fixed by it.
+   */
+  ciphers:
+    'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
+    'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305',
+  hsts: { maxAge: 63_072_000, includeSubDomains: false, preload: false } as HstsConfig,
+  watch: true,
+};
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
