@@ -39,6 +39,8 @@ export interface LeafOptions {
   keyType?: 'ec' | 'rsa';
   /** Also usable as a TLS client certificate (mTLS). */
   client?: boolean;
+  /** Sign this existing key (a new certificate for the same key) instead of making a new one. */
+  keyFrom?: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -83,7 +85,12 @@ export function issue(ca: TestCa, name: string, opts: LeafOptions = {}): Leaf {
   ].join('\n');
   writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
   const cn = opts.dns?.[0] ?? opts.ip?.[0] ?? name;
-  openssl(['req', '-new', ...keyArgs(opts.keyType ?? 'ec'), '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+  if (opts.keyFrom) {
+    writeFileSync(join(dir, `${name}.key`), readFileSync(opts.keyFrom));
+    openssl(['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+  } else {
+    openssl(['req', '-new', ...keyArgs(opts.keyType ?? 'ec'), '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+  }
   openssl(
     ['x509', '-req', '-in', `${name}.csr`, '-CA', ca.cert.path, '-CAkey', ca.key.path, '-set_serial', String(Date.now() * 100 + (serial++ % 100)), '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`],
     dir,

@@ -159,11 +159,17 @@ export async function startCli(t: Test, args: string[], opts: StartCliOptions = 
     const check = (): void => {
       const f = lines.find(pred);
       if (f) d.resolve(f);
-      else if (exitedFlag) d.reject(new Error(`CLI exited before ${what}; stderr: ${err.slice(-2000)}`));
+      else if (exitedFlag) {
+        d.reject(new Error(`CLI exited before ${what}; stdout: ${out.slice(-1500)}; stderr: ${err.slice(-1500)}`));
+      }
     };
     lineWaiters.add(check);
     try {
-      return await withTimeout(d.promise, ms, `${what}; stderr so far: ${err.slice(-2000)}`);
+      return await withTimeout(
+        d.promise,
+        ms,
+        `${what}; stdout so far: ${out.slice(-1500)}; stderr so far: ${err.slice(-1500)}`,
+      );
     } finally {
       lineWaiters.delete(check);
     }
