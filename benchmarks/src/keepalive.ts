@@ -207,6 +207,7 @@ async function main(): Promise<void> {
       '## Machine',
       '',
       machineMarkdown(machine),
+      `- load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine shows here; the CPU table is the steadier view)`,
       '',
       `Command: \`${['pnpm bench', ...process.argv.slice(2)].join(' ')}\``,
       '',

@@ -12,8 +12,13 @@ export const repoRoot = resolve(benchmarksDir, '..');
 /** The compiled entry points of benchmarks/src (child processes run these). */
 export const distDir = join(benchmarksDir, 'dist');
 
-/** Absolute path of `name` on PATH or in the sbin dirs (nginx and haproxy live there), or null. */
+/**
+ * Absolute path of `name` on PATH or in the sbin dirs (nginx and haproxy live there), or null.
+ * `BENCH_<NAME>_BIN` overrides it: a path to use another build, or `none` to act as if absent.
+ */
 export function findBinary(name: string): string | null {
+  const override = process.env[`BENCH_${name.toUpperCase()}_BIN`];
+  if (override !== undefined && override !== '') return override === 'none' ? null : override;
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
   for (const dir of dirs) {
     if (!dir) continue;
