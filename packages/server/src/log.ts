@@ -16,7 +16,8 @@ export function createLogger(level: LogLevel, role: string): Logger {
       base: { pid: process.pid, role },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: 1, sync: false }),
+    // Workers get the supervisor's stdout on another fd (see cluster/supervisor.ts).
+    pino.destination({ dest: Number(process.env['PORTCULLIS_LOG_FD']) || 1, sync: false }),
   );
 }
 

@@ -8,10 +8,19 @@ import { fileURLToPath } from 'node:url';
 import { withDemoOrigin, type ServerConfig } from '../config/index.js';
 import { startDemoOrigin } from '../demo-origin.js';
 import { flushLogger, type Logger } from '../log.js';
+import { CertificateStore, FileWatcher } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 const workerEntry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 const MAX_BACKOFF = 5_000;
+/** How long the supervisor waits for every worker to confirm a certificate reload. */
+const RELOAD_ACK_TIMEOUT = 10_000;
+/**
+ * The fd workers write their log lines to: the supervisor's stdout. A worker's own fd 1 is the
+ * supervisor's stderr, because uWS prints diagnostics with printf/cout (`domain()` announces every
+ * SNI name it browses to), which must not end up between the JSON log lines.
+ */
+const WORKER_LOG_FD = 4;
 /** A worker that lived this long was healthy: its next crash restarts it at once. */
 const HEALTHY_AFTER = 10_000;
 
@@ -33,12 +42,40 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     log.info({ origin: `http://127.0.0.1:${demo.port}` }, 'demo origin started: requests are answered with what the origin received');
   }
 
+  // Certificates are read and checked here, once, and handed to every worker.
+  const certificates = new CertificateStore(config.listeners, log);
+  try {
+    certificates.loadAll();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot load the TLS certificates');
+    flushLogger(log);
+    closeDemo?.();
+    setTimeout(() => process.exit(1), 20);
+    return;
+  }
+
   const slots: Slot[] = [];
   let stopping = false;
   let announced = false;
+  let generation = 0;
+  /** Workers yet to confirm each reload generation. */
+  const awaiting = new Map<number, { pids: Set<number>; failed: number; timer: NodeJS.Timeout }>();
+  const settle = (gen: number, pid: number, ok: boolean): void => {
+    const wait = awaiting.get(gen);
+    if (!wait || !wait.pids.delete(pid)) return;
+    if (!ok) wait.failed++;
+    if (wait.pids.size > 0) return;
+    clearTimeout(wait.timer);
+    awaiting.delete(gen);
+    if (wait.failed === 0) log.info({ generation: gen, workers: slots.length }, 'certificates reloaded');
+    else log.error({ generation: gen, failed: wait.failed }, 'certificates reloaded, but some workers kept the previous ones (see their log lines)');
+  };
 
   const spawn = (slot: Slot): void => {
-    const child = fork(workerEntry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(workerEntry, [], {
+      stdio: ['ignore', 2, 'inherit', 'ipc', 1],
+      env: { ...process.env, PORTCULLIS_LOG_FD: String(WORKER_LOG_FD) },
+    });
     slot.child = child;
     slot.startedAt = Date.now();
     slot.ready = false;
@@ -54,6 +91,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         } else if (announced) {
           log.info({ worker: child.pid }, 'worker replaced');
         }
+      } else if (msg.type === 'reloaded' || msg.type === 'reload-failed') {
+        settle(msg.generation, child.pid ?? -1, msg.type === 'reloaded');
       } else if (msg.type === 'failed') {
         log.fatal({ worker: child.pid, err: msg.message }, 'worker could not start');
         if (!announced) void shutdown(1);
@@ -61,6 +100,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     });
     child.on('exit', (code, signal) => {
       slot.child = null;
+      // Its replacement starts with the current certificates: it owes no reload confirmation.
+      for (const gen of [...awaiting.keys()]) settle(gen, child.pid ?? -1, true);
       if (stopping) return;
       const lived = Date.now() - slot.startedAt;
       slot.backoff = lived > HEALTHY_AFTER ? 0 : Math.min(MAX_BACKOFF, Math.max(100, slot.backoff * 2));
@@ -69,12 +110,13 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         if (!stopping) spawn(slot);
       }, slot.backoff);
     });
-    child.send({ type: 'start', config } satisfies ToWorker);
+    child.send({ type: 'start', config, tls: certificates.material } satisfies ToWorker);
   };
 
   const shutdown = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    watcher?.close();
     log.info({ timeout: config.shutdownTimeout }, 'stopping: finishing requests in flight');
     const exits = slots.map(
       (s) =>
@@ -96,9 +138,38 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
 
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
+  /** Read the certificates again and, if any changed, switch every worker to them. */
+  const reload = (trigger: string): void => {
+    if (stopping || certificates.empty) return;
+    if (!certificates.reload()) {
+      log.info({ trigger }, 'certificates unchanged');
+      return;
+    }
+    const gen = ++generation;
+    const pids = new Set<number>();
+    for (const s of slots) {
+      if (s.child?.connected && s.child.pid !== undefined) {
+        pids.add(s.child.pid);
+        s.child.send({ type: 'reload', generation: gen, tls: certificates.material } satisfies ToWorker);
+      }
+    }
+    const timer = setTimeout(() => {
+      awaiting.delete(gen);
+      log.error({ generation: gen, workers: [...pids] }, 'workers did not confirm the certificate reload in time');
+    }, RELOAD_ACK_TIMEOUT);
+    timer.unref();
+    if (pids.size === 0) {
+      clearTimeout(timer);
+      log.info({ generation: gen, workers: 0 }, 'certificates reloaded');
+      return;
+    }
+    awaiting.set(gen, { pids, failed: 0, timer });
+  };
+  const watcher = certificates.watchedFiles().length > 0 ? new FileWatcher(certificates.watchedFiles(), () => reload('file change'), log) : null;
+
   process.on('SIGHUP', () => {
-    // Reload hook (certificates come with TLS); for now, say it was heard.
-    log.info('SIGHUP received');
+    log.info(certificates.empty ? 'SIGHUP received (no TLS listener: nothing to reload)' : 'SIGHUP received: reloading the certificates');
+    reload('SIGHUP');
   });
 
   for (let i = 0; i < config.workers; i++) {

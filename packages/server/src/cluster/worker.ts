@@ -5,10 +5,11 @@
  */
 import { createProxy, type ExchangeResult, type Proxy } from '@portcullis/core';
 import type { ServerConfig } from '../config/index.js';
-import { closeAll, listen, stopAccepting, type Listening } from '../frontend/listener.js';
+import { addressOf, closeAll, listen, reloadCertificates, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
 import { closeWebSockets } from '../frontend/websocket.js';
 import { createLogger, flushLogger, type Logger } from '../log.js';
+import type { TlsMaterial } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 function send(msg: FromWorker): void {
@@ -17,7 +18,7 @@ function send(msg: FromWorker): void {
 
 export function runWorker(): void {
   process.on('message', (msg: ToWorker) => {
-    if (msg.type === 'start') start(msg.config).catch((err: unknown) => {
+    if (msg.type === 'start') start(msg.config, msg.tls).catch((err: unknown) => {
       send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
       process.exitCode = 1;
       process.disconnect?.();
@@ -25,7 +26,7 @@ export function runWorker(): void {
   });
 }
 
-async function start(config: ServerConfig): Promise<void> {
+async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
   const log = createLogger(config.logLevel, 'worker');
   const uws = loadUws();
   let inflight = 0;
@@ -51,7 +52,7 @@ async function start(config: ServerConfig): Promise<void> {
   };
 
   const listening: Listening[] = [];
-  for (const l of config.listeners) listening.push(await listen(uws, l, counted, log));
+  for (const [i, l] of config.listeners.entries()) listening.push(await listen(uws, l, counted, log, tls[i] ?? undefined));
   send({ type: 'ready' });
   log.debug({ listeners: config.listeners }, 'worker listening');
 
@@ -75,7 +76,28 @@ async function start(config: ServerConfig): Promise<void> {
   };
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') stop();
+    else if (msg.type === 'reload' && !stopping) void reload(msg.generation, msg.tls);
   });
+
+  /** New handshakes get the reloaded certificates; a listener that cannot switch keeps its old ones. */
+  let reloading = Promise.resolve();
+  const reload = (generation: number, material: TlsMaterial): Promise<void> =>
+    (reloading = reloading.then(async () => {
+      const failures: string[] = [];
+      for (const [i, l] of listening.entries()) {
+        const certificates = material[i];
+        if (!l.config.tls || !certificates || certificates.every((c, j) => c.digest === l.digests[j])) continue;
+        try {
+          await reloadCertificates(uws, l, certificates);
+          log.info({ listener: addressOf(l.config), fingerprints: certificates.map((c) => c.fingerprint) }, 'new TLS handshakes use the reloaded certificates');
+        } catch (err) {
+          const message = `${addressOf(l.config)}: ${err instanceof Error ? err.message : String(err)}`;
+          log.error({ listener: addressOf(l.config), err: message }, 'cannot switch to the reloaded certificates; keeping the ones in use');
+          failures.push(message);
+        }
+      }
+      send(failures.length ? { type: 'reload-failed', generation, message: failures.join('; ') } : { type: 'reloaded', generation });
+    }));
   process.on('SIGTERM', stop);
   // The supervisor is gone (killed): do not linger as an orphan holding the port.
   process.on('disconnect', stop);

@@ -149,8 +149,25 @@ export class UwsDownstream implements Downstream {
     this.resumeBeforeWrite();
     const res = this.res;
     res.writeStatus(statusLine(status, reason));
-    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
     const extra = this.extra;
+    if (extra.length === 0) {
+      for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    } else {
+      // The listener's own headers (HSTS) replace an upstream's of the same name.
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!;
+        if (!replaced(name, extra)) res.writeHeader(name, headers[i + 1]!);
+      }
+    }
     for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
   }
+}
+
+/** Whether header `name` (any case) is one of `extra`'s names (lower case). */
+function replaced(name: string, extra: readonly string[]): boolean {
+  for (let i = 0; i < extra.length; i += 2) {
+    const own = extra[i]!;
+    if (name.length === own.length && name.toLowerCase() === own) return true;
+  }
+  return false;
 }

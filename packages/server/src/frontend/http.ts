@@ -24,7 +24,11 @@ export function mountHttp(app: TemplatedApp, proxy: Proxy, opts: HttpFrontendOpt
     } catch (err) {
       opts.onError(err);
       try {
-        res.cork(() => res.writeStatus('500 Internal Server Error').end('500 Internal Server Error\n', true));
+        res.cork(() => {
+          res.writeStatus('500 Internal Server Error');
+          for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+          res.end('500 Internal Server Error\n', true);
+        });
       } catch {
         // The response was already used or aborted; nothing more to say to this client.
       }

@@ -1,34 +1,108 @@
 /**
- * One configured listener → one uWS app with its handlers mounted. Plain listeners today; TLS
- * (SSLApp, SNI), redirects and WebSockets hang off this one place.
+ * One configured listener → one uWS app with its handlers mounted: plain HTTP, TLS (SSLApp with
+ * SNI, HSTS, X-Forwarded-Proto https), or a plain listener that only redirects to https.
+ *
+ * Every handler is mounted in mountHandlers(), which runs once per router: a TLS app has one
+ * router for its default certificate and one per SNI name (see tls-app.ts). Mount new handlers
+ * (WebSockets) there, never on the app directly.
+ *
+ * A certificate reload builds a new app with the new certificates and listens on the same port
+ * (uWS listens with SO_REUSEPORT), then closes the old app's listen socket: new handshakes get the
+ * new certificates, connections already open stay on the old app until they end.
  */
 import type { Proxy } from '@portcullis/core';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ListenerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
+import type { LoadedCertificate } from '../tls/certificates.js';
 import { mountHttp } from './http.js';
+import { mountRedirect } from './redirect.js';
+import { createTlsApp, hstsValue } from './tls-app.js';
 import type { Uws } from './uws.js';
 import { mountWebSocket } from './websocket.js';
 
 export interface Listening {
   config: ListenerConfig;
+  /** The app accepting new connections. */
   app: TemplatedApp;
   socket: us_listen_socket;
+  /** Apps replaced by a certificate reload: no longer accepting, still serving their connections. */
+  retired: TemplatedApp[];
+  /** Digests of the certificates the accepting app serves (TLS listeners): unchanged ones are not reloaded. */
+  digests: string[];
+  proxy: Proxy;
+  log: Logger;
 }
 
-export async function listen(uws: Uws, config: ListenerConfig, proxy: Proxy, log: Logger): Promise<Listening> {
-  const app = uws.App();
-  mountHttp(app, proxy, {
-    scheme: 'http',
-    onError: (err) => log.error({ err }, 'request handler failed'),
-  });
-  mountWebSocket(app, proxy, {
-    scheme: 'http',
-    onError: (err) => log.error({ err }, 'websocket handler failed'),
-  });
-  const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(config.host, config.port, resolve));
-  if (socket === false) throw new Error(`cannot listen on ${config.host}:${config.port} (address in use or not available)`);
-  return { config, app, socket };
+/** `host:port` as written in logs. */
+export function addressOf(config: ListenerConfig): string {
+  return `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+}
+
+/** Every handler a listener serves, on one router of `app`. */
+function mountHandlers(app: TemplatedApp, config: ListenerConfig, proxy: Proxy, log: Logger): void {
+  const onError = (err: unknown): void => log.error({ err, listener: addressOf(config) }, 'request handler failed');
+  if (config.redirectHttps) {
+    mountRedirect(app, config.redirectHttps, onError);
+    return;
+  }
+  const hsts = config.tls?.hsts;
+  const frontend = {
+    scheme: config.tls ? ('https' as const) : ('http' as const),
+    ...(hsts ? { extraHeaders: ['strict-transport-security', hstsValue(hsts)] } : {}),
+    onError,
+  };
+  mountHttp(app, proxy, frontend);
+  mountWebSocket(app, proxy, frontend);
+}
+
+function createApp(uws: Uws, config: ListenerConfig, proxy: Proxy, log: Logger, certificates: readonly LoadedCertificate[] | undefined): TemplatedApp {
+  if (!config.tls) {
+    const app = uws.App();
+    mountHandlers(app, config, proxy, log);
+    return app;
+  }
+  if (!certificates || certificates.length !== config.tls.certificates.length) {
+    throw new Error(`listener ${addressOf(config)}: its certificates were not loaded`);
+  }
+  return createTlsApp(uws, config.tls, certificates, (app) => mountHandlers(app, config, proxy, log)).app;
+}
+
+function listenOn(app: TemplatedApp, config: ListenerConfig): Promise<us_listen_socket | false> {
+  return new Promise((resolve) => app.listen(config.host, config.port, resolve));
+}
+
+export async function listen(
+  uws: Uws,
+  config: ListenerConfig,
+  proxy: Proxy,
+  log: Logger,
+  certificates?: readonly LoadedCertificate[],
+): Promise<Listening> {
+  const app = createApp(uws, config, proxy, log, certificates);
+  const socket = await listenOn(app, config);
+  if (socket === false) throw new Error(`cannot listen on ${addressOf(config)} (address in use or not available)`);
+  return { config, app, socket, retired: [], digests: certificates?.map((c) => c.digest) ?? [], proxy, log };
+}
+
+/**
+ * Serve new handshakes with `certificates`: a new app on the same port takes over from the current
+ * one, whose open connections are left alone. On any failure the current app keeps serving.
+ * @throws Error saying why the new certificates could not be put in place.
+ */
+export async function reloadCertificates(uws: Uws, l: Listening, certificates: readonly LoadedCertificate[]): Promise<void> {
+  if (!l.config.tls) return;
+  const app = createApp(uws, l.config, l.proxy, l.log, certificates);
+  const socket = await listenOn(app, l.config);
+  if (socket === false) {
+    (app as TemplatedApp & { close(): void }).close();
+    throw new Error(`cannot listen on ${addressOf(l.config)} a second time for the new certificates (SO_REUSEPORT refused)`);
+  }
+  uws.us_listen_socket_close(l.socket);
+  l.retired.push(l.app);
+  l.app = app;
+  l.socket = socket;
+  l.digests = certificates.map((c) => c.digest);
 }
 
 /** Stop accepting new connections; open ones carry on. */
@@ -38,5 +112,5 @@ export function stopAccepting(uws: Uws, l: Listening): void {
 
 /** Close every connection still open (the 20.30 typings lack app.close, the binary has it). */
 export function closeAll(l: Listening): void {
-  (l.app as TemplatedApp & { close(): void }).close();
+  for (const app of [...l.retired, l.app]) (app as TemplatedApp & { close(): void }).close();
 }
