@@ -13,6 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { clock, type Timed } from './clock.js';
 import { BodyKind, ParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1/response-parser.js';
+import { describeTlsError } from './tls-error.js';
 import { FailureKind, UpstreamError } from './upstream-error.js';
 
 export const enum ConnState {
@@ -273,7 +274,8 @@ export class Connection implements ResponseSink, Timed {
 
   private onError(e: Error): void {
     const kind = this.state === ConnState.Connecting ? FailureKind.Connect : FailureKind.Reset;
-    this.destroy(new UpstreamError(kind, `upstream ${this.state === ConnState.Connecting ? 'connect' : 'socket'} error: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
+    const tlsReason = this.socket instanceof tls.TLSSocket ? describeTlsError(e) : null;
+    this.destroy(new UpstreamError(kind, tlsReason ?? `upstream ${this.state === ConnState.Connecting ? 'connect' : 'socket'} error: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
   }
 
   private onClose(): void {
