@@ -316,7 +316,12 @@ class ProxyExchange implements Exchange, PoolRequest {
       this.firstChunk = null;
       this.headSent = true;
       if (body !== null) this.bytes += body.length;
-      this.down.respond(h.status, h.reason, this.resHeaders!, body, this.bodyless(h));
+      const headers = this.resHeaders!;
+      // A HEAD answer still says how big the body would be; the frontend adds no length to it.
+      if (this.noBody && h.contentLength >= 0 && h.status !== 204 && h.status !== 304) {
+        headers.push('content-length', String(h.contentLength));
+      }
+      this.down.respond(h.status, h.reason, headers, body, this.bodyless(h));
     } else {
       this.down.end();
     }
