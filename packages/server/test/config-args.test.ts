@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { forwardingDefaults, upstreamDefaults } from '@portcullis/core';
+import { forwardingDefaults, upstreamDefaults, websocketDefaults } from '@portcullis/core';
 import t from 'tap';
 import { ConfigError, parseArgs, resolveConfig, usage, withDemoOrigin, type ParsedArgs } from '../src/config/index.js';
 
@@ -47,6 +47,7 @@ t.test('demo mode: no --to and no --config', async (t) => {
       upstreams: [{ ...upstreamDefaults, name: 'demo', protocol: 'http', servers: [] }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'demo' }],
       forwarding: forwardingDefaults,
+      websocket: websocketDefaults,
     },
   });
   const started = withDemoOrigin(config, { host: '127.0.0.1', port: 41234 });

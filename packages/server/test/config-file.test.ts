@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { forwardingDefaults, upstreamDefaults } from '@portcullis/core';
+import { forwardingDefaults, upstreamDefaults, websocketDefaults } from '@portcullis/core';
 import t from 'tap';
 import { loadConfigFile, parseConfigText } from '../src/config/index.js';
 
@@ -31,6 +31,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
       upstreams: [{ ...upstreamDefaults, name: 'app', protocol: 'http', servers: [{ host: '127.0.0.1', port: 9000 }] }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'app' }],
       forwarding: forwardingDefaults,
+      websocket: websocketDefaults,
     },
   });
   t.notOk('hostHeader' in config.proxy.upstreams[0]!, 'no hostHeader unless set');

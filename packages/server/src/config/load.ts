@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { forwardingDefaults, upstreamDefaults, type ServerAddress } from '@portcullis/core';
+import { forwardingDefaults, upstreamDefaults, websocketDefaults, type ServerAddress } from '@portcullis/core';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { commandLineSource, type ParsedArgs } from './args.js';
 import { bad, type Checked, ConfigError, type ConfigIssue, ok } from './errors.js';
@@ -214,6 +214,7 @@ function commandLineConfig(args: ParsedArgs, upstream: string, protocol: 'http' 
       upstreams: [{ ...upstreamDefaults, name: upstream, protocol, servers }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream }],
       forwarding: { ...forwardingDefaults, trustedProxies: [...args.trustProxy] },
+      websocket: { ...websocketDefaults },
     },
     shutdownTimeout: serverDefaults.shutdownTimeout,
   };

@@ -9,10 +9,14 @@ import {
   compileRoutes,
   forwardingDefaults,
   upstreamDefaults,
+  websocketDefaults,
   type ForwardingOptions,
   type RouteOptions,
   type UpstreamOptions,
   type UpstreamTlsOptions,
+  type UpstreamWebSocketOptions,
+  type WebSocketCompression,
+  type WebSocketOptions,
 } from '@portcullis/core';
 import { type Checked, describe } from './errors.js';
 import { didYouMean, listOf } from './suggest.js';
@@ -29,6 +33,7 @@ import {
   checkPathPrefix,
   checkPseudonym,
   checkServer,
+  checkSize,
   checkUpstreamName,
   checkWorkers,
   formatDuration,
@@ -56,7 +61,7 @@ export interface SchemaContext {
   resolvePath(path: string): string;
 }
 
-export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'upstreams', 'routes'] as const;
+export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'upstreams', 'routes'] as const;
 export const logKeys = ['level', 'access'] as const;
 export const upstreamKeys = [
   'servers',
@@ -70,7 +75,12 @@ export const upstreamKeys = [
   'pipelining',
   'host_header',
   'tls',
+  'websocket',
 ] as const;
+export const websocketKeys = ['max_message_size', 'idle_timeout', 'handshake_timeout', 'max_buffered', 'compression'] as const;
+/** The WebSocket limits an upstream may override (those of its own hop). */
+export const upstreamWebsocketKeys = ['max_message_size', 'handshake_timeout', 'max_buffered'] as const;
+const compressions = ['off', 'shared', 'dedicated'] as const;
 export const upstreamTlsKeys = ['verify', 'server_name', 'ca', 'cert', 'key'] as const;
 export const routeKeys = ['host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
 
@@ -150,6 +160,55 @@ function buildForwarding(ctx: SchemaContext, root: Raw): ForwardingOptions {
     'false',
   );
   return { trustedProxies, forwarded, via };
+}
+
+/** `websocket:` at the top level (every upstream) or under an upstream (its own hop only). */
+function buildWebSocket(ctx: SchemaContext, path: KeyPath, value: unknown, upstream: boolean): Partial<WebSocketOptions> | undefined {
+  const allowed = upstream ? upstreamWebsocketKeys : websocketKeys;
+  const raw = mapping(ctx, path, value, allowed, '"websocket: { max_message_size: 16MiB, idle_timeout: 120s }"');
+  if (!raw) return undefined;
+  const d = websocketDefaults;
+  const out: Partial<WebSocketOptions> = {};
+  const size = (key: 'max_message_size' | 'max_buffered', fallback: number, example: string): number | undefined =>
+    key in raw ? field(ctx, raw, path, key, (v) => checkSize(v, example), fallback, `${fallback} bytes`) : undefined;
+  const maxMessageSize = size('max_message_size', d.maxMessageSize, '16MiB');
+  if (maxMessageSize !== undefined) out.maxMessageSize = maxMessageSize;
+  const maxBuffered = size('max_buffered', d.maxBuffered, '4MiB');
+  if (maxBuffered !== undefined) out.maxBuffered = maxBuffered;
+  if ('handshake_timeout' in raw) out.handshakeTimeout = field(ctx, raw, path, 'handshake_timeout', (v) => checkDuration(v, '10s'), d.handshakeTimeout, formatDuration(d.handshakeTimeout));
+  if (!upstream && 'idle_timeout' in raw) {
+    out.idleTimeout = field(
+      ctx,
+      raw,
+      path,
+      'idle_timeout',
+      (v): Checked<number> => {
+        if (v === 'off' || v === false || v === 0) return { ok: true, value: 0 };
+        const checked = checkDuration(v, '120s');
+        if (checked.ok && (checked.value < 8_000 || checked.value > 960_000)) {
+          return { ok: false, problem: `${describe(v)} is outside 8s to 16m (the range uWS can time)`, fix: 'write a duration from "8s" to "16m", or off to never ping nor time out' };
+        }
+        return checked;
+      },
+      d.idleTimeout,
+      formatDuration(d.idleTimeout),
+    );
+  }
+  if (!upstream && 'compression' in raw) {
+    out.compression = field<WebSocketCompression>(
+      ctx,
+      raw,
+      path,
+      'compression',
+      (v) =>
+        (compressions as readonly unknown[]).includes(v)
+          ? { ok: true, value: v as WebSocketCompression }
+          : { ok: false, problem: `expected one of ${listOf(compressions)}, got ${describe(v)}`, fix: 'write off (the default), shared (one compressor for all connections) or dedicated (a compressor per connection, more memory)' },
+      d.compression,
+      d.compression,
+    );
+  }
+  return out;
 }
 
 const upstreamExample = '"app: { servers: [127.0.0.1:9000] }"';
@@ -236,6 +295,10 @@ function buildUpstream(ctx: SchemaContext, name: string, value: unknown): Upstre
     pipelining: count('pipelining', d.pipelining, 1, 64,
       'set it to 1 for no pipelining, or to how many requests to send ahead on one socket (at most 64)'),
   };
+  if ('websocket' in raw && raw['websocket'] !== null) {
+    const ws = buildWebSocket(ctx, [...path, 'websocket'], raw['websocket'], true);
+    if (ws && Object.keys(ws).length > 0) upstream.websocket = ws as Partial<UpstreamWebSocketOptions>;
+  }
   const hostHeader = field<string | undefined>(ctx, raw, path, 'host_header', checkHostHeader, undefined, "the client's Host");
   if (hostHeader !== undefined) upstream.hostHeader = hostHeader;
   if ('tls' in raw && raw['tls'] !== null) {
@@ -385,6 +448,7 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
       upstreams,
       routes: buildRoutes(ctx, root, declared, () => problems),
       forwarding: buildForwarding(ctx, root),
+      websocket: { ...websocketDefaults, ...('websocket' in root && root['websocket'] !== null ? buildWebSocket(ctx, ['websocket'], root['websocket'], false) : {}) },
     },
     shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
   };

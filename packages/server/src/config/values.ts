@@ -51,6 +51,35 @@ export function formatDuration(ms: number): string {
   return rest > 0 || out === '' ? `${out}${rest}ms` : out;
 }
 
+const sizeUnits: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/**
+ * A size in bytes: a number, or a string `<number><unit>` with unit B, KiB, MiB, GiB or nginx's
+ * k, m, g (all powers of 1024). At least `min` bytes.
+ */
+export function checkSize(value: unknown, example: string, min = 1): Checked<number> {
+  const fix = `write a size such as "${example}" (units B, KiB, MiB, GiB, or k, m, g; powers of 1024) or a number of bytes`;
+  let bytes: number;
+  if (typeof value === 'number') {
+    bytes = value;
+  } else if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+    const unit = m ? sizeUnits[m[2]!.toLowerCase()] : undefined;
+    if (!m || unit === undefined) {
+      if (m && /^[kmg]b$/i.test(m[2]!)) return bad(`${describe(value)} is ambiguous (1000 or 1024?)`, `write ${m[1]}${m[2]![0]!.toUpperCase()}iB for powers of 1024`);
+      return bad(`expected a size, got ${describe(value)}`, fix);
+    }
+    bytes = Number(m[1]) * unit;
+  } else {
+    return bad(`expected a size, got ${describe(value)}`, fix);
+  }
+  if (!Number.isFinite(bytes) || bytes < min) return bad(`expected a size of at least ${min} bytes, got ${describe(value)}`, fix);
+  bytes = Math.round(bytes);
+  // uWS keeps sizes in 32-bit integers; 1 GiB is far beyond any sane WebSocket message anyway.
+  if (bytes > 1024 ** 3) return bad(`${describe(value)} is more than 1GiB`, 'use at most "1GiB"');
+  return ok(bytes);
+}
+
 /** A whole number in [min, max]; `fix` says what the number means, with an example. */
 export function checkInteger(value: unknown, min: number, max: number, fix: string): Checked<number> {
   const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;

@@ -1,0 +1,69 @@
+// The `websocket:` settings: defaults, every key, per-upstream overrides, and errors that name
+// file, line, key and fix.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { websocketDefaults } from '@portcullis/core';
+import t from 'tap';
+import { ConfigError, loadConfigFile } from '../src/config/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-ws-'));
+let count = 0;
+const app = 'upstreams:\n  app:\n    servers: [127.0.0.1:9000]\n';
+
+function load(text: string) {
+  const path = join(dir, `portcullis-${++count}.yaml`);
+  writeFileSync(path, text);
+  return loadConfigFile(path);
+}
+
+function message(text: string): string {
+  const path = join(dir, `portcullis-${++count}.yaml`);
+  writeFileSync(path, text);
+  try {
+    loadConfigFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message.split(path).join('portcullis.yaml');
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for:\n${text}`);
+}
+
+t.test('defaults when there is no websocket section', async (t) => {
+  t.same(load(app).proxy.websocket, websocketDefaults);
+  t.same(websocketDefaults, { maxMessageSize: 16 * 1024 * 1024, handshakeTimeout: 10_000, maxBuffered: 4 * 1024 * 1024, idleTimeout: 120_000, compression: 'off' });
+});
+
+t.test('every key, sizes with units, and per-upstream overrides', async (t) => {
+  const config = load(`websocket:
+  max_message_size: 1MiB
+  idle_timeout: 30s
+  handshake_timeout: 2s
+  max_buffered: 512k
+  compression: shared
+upstreams:
+  app:
+    servers: [127.0.0.1:9000]
+    websocket: { max_message_size: 65536, handshake_timeout: 500ms, max_buffered: 1m }
+  other:
+    servers: [127.0.0.1:9001]
+routes: [{ upstream: app }, { path: /other, upstream: other }]
+`);
+  t.same(config.proxy.websocket, { maxMessageSize: 1024 * 1024, idleTimeout: 30_000, handshakeTimeout: 2_000, maxBuffered: 512 * 1024, compression: 'shared' });
+  t.same(config.proxy.upstreams[0]!.websocket, { maxMessageSize: 65536, handshakeTimeout: 500, maxBuffered: 1024 * 1024 });
+  t.notOk('websocket' in config.proxy.upstreams[1]!, 'no overrides unless set');
+  t.equal(load(`websocket: { idle_timeout: off }\n${app}`).proxy.websocket!.idleTimeout, 0, 'off disables pings and the idle timeout');
+});
+
+t.test('bad values name file, line, key and fix', async (t) => {
+  t.equal(
+    message(`websocket:\n  max_message_size: lots\n${app}`),
+    'portcullis.yaml:2:21: websocket.max_message_size: expected a size, got "lots". Fix: write a size such as "16MiB" (units B, KiB, MiB, GiB, or k, m, g; powers of 1024) or a number of bytes.',
+  );
+  t.match(message(`websocket: { max_buffered: 4MB }\n${app}`), /websocket\.max_buffered: "4MB" is ambiguous \(1000 or 1024\?\)\. Fix: write 4MiB/);
+  t.match(message(`websocket: { compression: gzip }\n${app}`), /websocket\.compression: expected one of .*off.*shared.*dedicated.*, got "gzip"/);
+  t.match(message(`websocket: { idle_timeout: 2s }\n${app}`), /websocket\.idle_timeout: "2s" is outside 8s to 16m/);
+  t.match(message(`websocket: { max_mesage_size: 10 }\n${app}`), /websocket\.max_mesage_size: unknown key \(did you mean "max_message_size"\?\)/);
+  t.match(message(`${app}    websocket: { compression: shared }\n`), /upstreams\.app\.websocket\.compression: unknown key.*allowed here are .*max_message_size/);
+  t.match(message(`websocket: { max_message_size: 2GiB }\n${app}`), /more than 1GiB/);
+});
