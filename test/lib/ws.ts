@@ -328,3 +328,58 @@ export function socketCount(pid: number): number {
   }
   return n;
 }
+
+/** Frames a client sent (masked), unmasked. Returns the frames and the bytes left over. */
+export function parseClientFrames(buf: Buffer): { frames: Array<{ fin: boolean; opcode: number; payload: Buffer }>; rest: Buffer } {
+  const frames: Array<{ fin: boolean; opcode: number; payload: Buffer }> = [];
+  let p = 0;
+  for (;;) {
+    if (buf.length - p < 2) break;
+    const b0 = buf[p]!;
+    const b1 = buf[p + 1]!;
+    let len = b1 & 0x7f;
+    let h = 2;
+    if (len === 126) {
+      if (buf.length - p < 4) break;
+      len = buf.readUInt16BE(p + 2);
+      h = 4;
+    } else if (len === 127) {
+      if (buf.length - p < 10) break;
+      len = Number(buf.readBigUInt64BE(p + 2));
+      h = 10;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    const total = h + (masked ? 4 : 0) + len;
+    if (buf.length - p < total) break;
+    const payload = Buffer.from(buf.subarray(p + h + (masked ? 4 : 0), p + total));
+    if (masked) {
+      const key = buf.subarray(p + h, p + h + 4);
+      for (let i = 0; i < payload.length; i++) payload[i]! ^= key[i & 3]!;
+    }
+    frames.push({ fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload });
+    p += total;
+  }
+  return { frames, rest: buf.subarray(p) };
+}
+
+/**
+ * A raw origin handler that accepts the upgrade (valid 101), then runs `script` with a way to
+ * write raw frames and a list of the client frames received so far (unmasked).
+ */
+export function rawWebSocket(
+  script: (io: { write(b: Buffer): void; end(): void; destroy(): void; frames: Array<{ fin: boolean; opcode: number; payload: Buffer }>; socket: net.Socket }) => void,
+): RawHandler {
+  return (socket, req) => {
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n\r\n`,
+    );
+    const frames: Array<{ fin: boolean; opcode: number; payload: Buffer }> = [];
+    let pending = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      const r = parseClientFrames(Buffer.concat([pending, d]));
+      frames.push(...r.frames);
+      pending = Buffer.from(r.rest);
+    });
+    script({ write: (b) => socket.write(b), end: () => socket.end(), destroy: () => socket.destroy(), frames, socket });
+  };
+}

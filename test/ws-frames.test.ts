@@ -1,0 +1,148 @@
+/**
+ * Frames and closes through the proxy: fragmented messages arrive whole, pings are answered on
+ * the upstream hop, close codes and reasons pass both ways, an upstream that vanishes never
+ * leaves the client hanging, a client that vanishes closes the upstream, limits close with the
+ * RFC 6455 codes, and a graceful stop tells clients 1001.
+ */
+import t from 'tap';
+import { cliWs, connect, frame, rawWebSocket, startWsOrigin, wsFrontends } from './lib/ws.js';
+import { waitFor } from './lib/util.js';
+
+const T = { timeout: 30_000 };
+
+for (const fe of wsFrontends) {
+  t.test(fe.name, async (t) => {
+    t.test('a fragmented upstream message with a ping between its fragments arrives whole, and the ping is answered', T, async (t) => {
+      let io: Parameters<Parameters<typeof rawWebSocket>[0]>[0] | undefined;
+      const origin = await startWsOrigin(t, {
+        frag: rawWebSocket((x) => {
+          io = x;
+          x.write(Buffer.concat([frame(0x1, 'Hel', false), frame(0x9, 'p1'), frame(0x0, 'lo ', false)]));
+          setTimeout(() => x.write(Buffer.concat([frame(0x0, 'wörld'), frame(0x2, Buffer.from([1, 2]), false), frame(0x0, Buffer.from([3]))])), 50);
+        }),
+      });
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      const c = connect(proxy.port, '/raw/frag');
+      await c.opened;
+      const a = await c.next();
+      t.same([a.binary, a.data.toString()], [false, 'Hello wörld'], 'text fragments reassembled');
+      const b = await c.next();
+      t.same([b.binary, [...b.data]], [true, [1, 2, 3]], 'binary fragments reassembled');
+      const pong = await waitFor(() => io!.frames.find((f) => f.opcode === 0xa), 3000, 'a pong on the upstream hop');
+      t.equal(pong.payload.toString(), 'p1', 'the pong carries the ping payload');
+      c.ws.close(1000);
+      await c.closed;
+    });
+
+    t.test('close codes and reasons pass from the client to the upstream (1000 and 4000-4999)', T, async (t) => {
+      const origin = await startWsOrigin(t);
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      for (const [code, reason] of [[1000, 'done'], [4321, 'client app code']] as const) {
+        const c = connect(proxy.port, '/echo');
+        await c.opened;
+        c.ws.send('x');
+        await c.next();
+        c.ws.close(code, reason);
+        t.equal((await c.closed).code, code, `the client's close handshake completes with ${code}`);
+        await waitFor(() => origin.closes.length > 0 && origin.open === 0, 5000, 'the origin to see the close');
+        t.same(origin.closes.pop(), { code, reason }, `the origin got ${code} "${reason}"`);
+      }
+    });
+
+    t.test('close codes and reasons pass from the upstream to the client', T, async (t) => {
+      const origin = await startWsOrigin(t);
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      for (const [code, reason] of [[1000, 'normal'], [4001, 'origin app code'], [1008, 'policy']] as const) {
+        const c = connect(proxy.port, '/echo');
+        await c.opened;
+        c.ws.send(`close:${code}:${reason}`);
+        t.same(await c.closed, { code, reason });
+      }
+    });
+
+    t.test('an upstream that vanishes without a close frame: the client is closed, never left hanging', T, async (t) => {
+      const origin = await startWsOrigin(t);
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      const c = connect(proxy.port, '/echo');
+      await c.opened;
+      c.ws.send('drop');
+      const closed = await c.closed;
+      if (fe.name === 'cli') t.same(closed, { code: 1011, reason: 'upstream connection lost' }, '1011 on the relay');
+      else t.equal(closed.code, 1006, 'the byte tunnel closes the TCP connection (1006)');
+    });
+
+    t.test('a client that vanishes closes the upstream', T, async (t) => {
+      const origin = await startWsOrigin(t);
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      const c = connect(proxy.port, '/echo');
+      await c.opened;
+      c.ws.send('x');
+      await c.next();
+      t.equal(origin.open, 1);
+      c.ws.terminate();
+      await waitFor(() => origin.open === 0, 5000, 'the upstream connection to close');
+      const code = origin.closes[0]!.code;
+      t.ok(fe.name === 'cli' ? code === 1001 : code === 1006, `the origin saw ${code} (1001 going away on the relay, a TCP close on the tunnel)`);
+    });
+  });
+}
+
+t.test('cli: limits and shutdown', async (t) => {
+  t.test('an upstream message over max_message_size closes with 1009; one of exactly that size passes', T, async (t) => {
+    const origin = await startWsOrigin(t, {
+      big: rawWebSocket((io) => io.write(Buffer.concat([frame(0x2, Buffer.alloc(4096, 1)), frame(0x2, Buffer.alloc(4097, 2))]))),
+    });
+    const proxy = await cliWs.start(t, { servers: [origin.port], websocket: { max_message_size: '4KiB' } });
+    const c = connect(proxy.port, '/raw/big');
+    await c.opened;
+    t.equal((await c.next()).data.length, 4096, 'exactly max_message_size passes');
+    t.equal((await c.closed).code, 1009, 'the client is told the next message was too big');
+  });
+
+  t.test('a client message over max_message_size: the upstream gets 1009 (uWS drops the client without a close frame)', T, async (t) => {
+    const origin = await startWsOrigin(t);
+    const proxy = await cliWs.start(t, { servers: [origin.port], websocket: { max_message_size: '4KiB' } });
+    const c = connect(proxy.port, '/echo');
+    await c.opened;
+    c.ws.send(Buffer.alloc(5000));
+    const closed = await c.closed;
+    t.ok(closed.code === 1009 || closed.code === 1006, `client closed (${closed.code})`);
+    await waitFor(() => origin.closes.length > 0, 5000, 'the origin to see a close');
+    t.equal(origin.closes[0]!.code, 1009);
+  });
+
+  t.test('upstream text that is not UTF-8 closes with 1007', T, async (t) => {
+    const origin = await startWsOrigin(t, {
+      badtext: rawWebSocket((io) => io.write(frame(0x1, Buffer.from([0x68, 0xff, 0xfe])))),
+    });
+    const proxy = await cliWs.start(t, { servers: [origin.port] });
+    const c = connect(proxy.port, '/raw/badtext');
+    await c.opened;
+    t.equal((await c.closed).code, 1007);
+    t.equal(c.messages.length, 0, 'the invalid message was not relayed');
+  });
+
+  t.test('a masked frame from the upstream is a protocol error: the client gets 1002', T, async (t) => {
+    const origin = await startWsOrigin(t, {
+      masked: rawWebSocket((io) => io.write(Buffer.from([0x81, 0x81, 1, 2, 3, 4, 0x61 ^ 1]))),
+    });
+    const proxy = await cliWs.start(t, { servers: [origin.port] });
+    const c = connect(proxy.port, '/raw/masked');
+    await c.opened;
+    t.equal((await c.closed).code, 1002);
+  });
+
+  t.test('a graceful stop closes every client with 1001 and the upstreams with 1001', T, async (t) => {
+    const origin = await startWsOrigin(t);
+    const proxy = await cliWs.start(t, { servers: [origin.port], workers: 2 });
+    const clients = Array.from({ length: 6 }, () => connect(proxy.port, '/echo'));
+    await Promise.all(clients.map((c) => c.opened));
+    proxy.cli!.proc.kill('SIGTERM');
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    t.same(closes.map((c) => c.code), Array(6).fill(1001), 'every client got 1001');
+    await waitFor(() => origin.open === 0, 5000, 'every upstream to close');
+    t.ok(origin.closes.every((c) => c.code === 1001), 'every upstream got 1001');
+    const exit = await proxy.cli!.exited;
+    t.equal(exit.code, 0, 'the server exited cleanly');
+  });
+});
