@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
-import { deferred, freePort, sleep, waitFor, withTimeout } from './util.js';
+import { deferred, freePort, sleep, waitFor, within, withTimeout } from './util.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../packages/server/dist/cli.js', import.meta.url));
 
@@ -181,11 +181,11 @@ export async function startCli(t: Test, args: string[], opts: StartCliOptions = 
       children();
       if (!exitedFlag) {
         proc.kill('SIGTERM');
-        const done = await Promise.race([exit.promise.then(() => true), sleep(5000).then(() => false)]);
+        const done = await within(exit.promise, 5000);
         if (!done) {
           children();
           proc.kill('SIGKILL');
-          await Promise.race([exit.promise, sleep(2000)]);
+          await within(exit.promise, 2000);
         }
       }
       // workers that outlived the CLI (they should not): give them a moment, then kill them
@@ -227,7 +227,7 @@ export async function runCli(
   ms = 15_000,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean }> {
   const cli = await startCli(t, args, { waitReady: false, port: -1 });
-  const r = await Promise.race([cli.exited, sleep(ms).then(() => null)]);
+  const r = await within(cli.exited, ms);
   if (!r) {
     await cli.stop();
     return { code: null, signal: null, stdout: cli.stdout(), stderr: cli.stderr(), timedOut: true };

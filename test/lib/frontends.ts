@@ -13,7 +13,7 @@ import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { type Cli, startCli } from './cli.js';
-import { deferred, freePort, sleep, withTimeout } from './util.js';
+import { deferred, freePort, within, withTimeout } from './util.js';
 
 export interface UpstreamSpec {
   name: string;
@@ -188,7 +188,7 @@ async function startNodeHttpChild(t: Test, options: Record<string, unknown>): Pr
   proc.on('exit', () => exited.resolve());
   t.teardown(async () => {
     proc.kill('SIGTERM');
-    const done = await Promise.race([exited.promise.then(() => true), sleep(5000).then(() => false)]);
+    const done = await within(exited.promise.then(() => true), 5000);
     if (!done) proc.kill('SIGKILL');
   });
   let err = '';

@@ -34,6 +34,16 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   }
 }
 
+/** Resolves with `p`'s value, or with undefined once `ms` pass (the timer is cleared either way). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls `pred` every `every` ms until it returns truthy or `ms` elapses (then throws). */
 export async function waitFor<T>(
   pred: () => T | undefined | null | false | Promise<T | undefined | null | false>,
