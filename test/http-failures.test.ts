@@ -183,6 +183,11 @@ for (const fe of frontends) {
       t.equal(post.status, 502, 'the POST is answered 502, not retried');
       const posts = arrivals.filter((a) => a.method === 'POST');
       t.ok(posts.length <= 1, `the origin saw the POST ${posts.length} time(s)`);
+      t.same(
+        posts.map((a) => [a.conn, a.index]),
+        [[1, 1]],
+        'the POST went on the pooled socket (the one the origin then dropped), and on no other',
+      );
     });
   });
 }
