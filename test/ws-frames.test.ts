@@ -34,6 +34,22 @@ for (const fe of wsFrontends) {
       await c.closed;
     });
 
+    t.test('messages of every length encoding pass both ways intact (7-bit, 16-bit and 64-bit lengths)', T, async (t) => {
+      const origin = await startWsOrigin(t);
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      const c = connect(proxy.port, '/echo');
+      await c.opened;
+      for (const size of [0, 1, 125, 126, 65535, 65536, 300_000]) {
+        const data = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) data[i] = (i * 31 + size) & 0xff;
+        c.ws.send(data);
+        const echo = await c.next();
+        t.ok(echo.binary && echo.data.equals(data), `${size} bytes`);
+      }
+      c.ws.close();
+      await c.closed;
+    });
+
     t.test('close codes and reasons pass from the client to the upstream (1000 and 4000-4999)', T, async (t) => {
       const origin = await startWsOrigin(t);
       const proxy = await fe.start(t, { servers: [origin.port] });

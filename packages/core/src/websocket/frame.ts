@@ -133,9 +133,7 @@ export class FrameWriter {
       out[p++] = len & 0xff;
     } else {
       out[p++] = 0x80 | 127;
-      out[p++] = 0;
-      out[p++] = 0;
-      // Messages are capped far below 2^53: the high word fits a plain division.
+      // A 64-bit length: messages are capped at 1 GiB, so the high word is 0 in practice.
       const hi = Math.floor(len / 0x1_0000_0000);
       out[p++] = (hi >>> 24) & 0xff;
       out[p++] = (hi >>> 16) & 0xff;

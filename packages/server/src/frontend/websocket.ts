@@ -103,25 +103,37 @@ class Link implements UpgradeHooks, UpstreamSink {
   ws: ClientSocket | null = null;
   up: UpstreamWebSocket | null = null;
   private limits: UpstreamWebSocketOptions | null = null;
+  // Handshake state, dropped once the WebSocket is open: an idle link keeps only what it relays with.
   private res: HttpResponse | null;
+  private down: UwsDownstream | null;
+  private key: string;
+  private clientExtensions: string;
+  private context: us_socket_context_t | null;
 
   constructor(
     private readonly fe: Mount,
     res: HttpResponse,
-    private readonly down: UwsDownstream,
-    private readonly key: string,
-    private readonly clientExtensions: string,
-    private readonly context: us_socket_context_t,
+    down: UwsDownstream,
+    key: string,
+    clientExtensions: string,
+    context: us_socket_context_t,
   ) {
     this.res = res;
+    this.down = down;
+    this.key = key;
+    this.clientExtensions = clientExtensions;
+    this.context = context;
   }
 
   // ---- handshake ----------------------------------------------------------------------------
 
   onSwitch(u: UpstreamSwitch): void {
     const res = this.res;
+    const down = this.down!;
+    const context = this.context!;
     this.res = null;
-    const down = this.down;
+    this.down = null;
+    this.context = null;
     if (res === null || down.aborted || down.done || this.fe.registry.stopping) {
       u.socket.destroy();
       if (!down.done) down.respond(503, 'Service Unavailable', ['content-type', 'text/plain; charset=utf-8'], Buffer.from('503 Service Unavailable: shutting down\n'), false);
@@ -136,8 +148,9 @@ class Link implements UpgradeHooks, UpstreamSink {
       const h = u.headers;
       for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
       for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-      res.upgrade<UserData>({ link: this }, this.key, u.protocol, this.clientExtensions, this.context);
+      res.upgrade<UserData>({ link: this }, this.key, u.protocol, this.clientExtensions, context);
     });
+    this.key = this.clientExtensions = '';
     // uWS ran open() inside upgrade(): the client hop exists now, unless it failed at once.
     if (this.ws === null) {
       u.socket.destroy();
