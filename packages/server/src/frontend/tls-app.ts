@@ -17,9 +17,10 @@
  *   always refused) and no way to raise it through uWS. TLS 1.3 only is obtained by allowing no
  *   TLS 1.2 cipher that can ever be negotiated: a PSK-only list (this server has no pre-shared key,
  *   so BoringSSL skips PSK suites), while TLS 1.3 suites are fixed and unaffected.
- * - A server name cannot be replaced safely while connections use it (`removeServerName` frees its
- *   router under them), and the default certificate cannot be replaced at all: a reload builds a
- *   new app (listener.ts swaps it in on the same port).
+ * - A server name cannot be replaced while connections use it (`removeServerName` deletes its
+ *   router under them: their next request finds the connection closed), and the default
+ *   certificate cannot be replaced at all: a reload builds a new app (listener.ts swaps it in on
+ *   the same port).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
