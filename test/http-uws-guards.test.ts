@@ -13,7 +13,22 @@ import { sleep } from './lib/util.js';
 const T = { timeout: 40_000 };
 const fe = cliFrontend;
 
-t.test('two different Content-Length headers get 400, the connection is closed, and nothing reaches the origin', T, async (t) => {
+t.test('two different Content-Length headers alone get 400, the connection is closed, and nothing reaches the origin', T, async (t) => {
+  const origin = await startOrigin(t);
+  const proxy = await fe.start(t, toOrigins(origin.port));
+  const c = await RawClient.connect(t, proxy.port);
+  c.write('POST /a HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 5\r\nContent-Length: 46\r\n\r\nhello');
+  const res = await c.readResponse({ timeout: 12_000 });
+  t.equal(res.status, 400, `status (${res.statusLine || 'no response, ended by ' + res.endedBy})`);
+  t.ok(await c.waitClose(3000), 'the connection is closed after the 400');
+  await sleep(300);
+  t.same(origin.requests.map((r) => r.url), [], 'the origin saw no request');
+});
+
+// uWS 20.30 frames by the first Content-Length and would parse what follows as a new request.
+// When those bytes arrive with the bad request, the proxy may only close (uWS aborts a connection
+// that pipelines behind a pending answer), but the smuggled request must never be handled.
+t.test('two different Content-Length headers with a request smuggled behind: 400 or a close, and nothing reaches the origin', T, async (t) => {
   const origin = await startOrigin(t);
   const proxy = await fe.start(t, toOrigins(origin.port));
   const c = await RawClient.connect(t, proxy.port);
@@ -23,8 +38,12 @@ t.test('two different Content-Length headers get 400, the connection is closed, 
       'GET /smuggled HTTP/1.1\r\nHost: app.example.test\r\n\r\n',
   );
   const res = await c.readResponse({ timeout: 12_000 });
-  t.equal(res.status, 400, `status (${res.statusLine || 'no response, ended by ' + res.endedBy})`);
-  t.ok(await c.waitClose(3000), 'the connection is closed after the 400');
+  t.ok(
+    res.status === 400 || (res.status === 0 && res.endedBy === 'close'),
+    `400 or a close without response (got ${res.statusLine || 'no response, ended by ' + res.endedBy})`,
+  );
+  t.ok(await c.waitClose(3000), 'the connection is closed');
+  t.equal(c.pending.length, 0, 'nothing follows: no answer to the smuggled request');
   await sleep(300);
   t.same(origin.requests.map((r) => r.url), [], 'the origin saw no request (neither /a nor /smuggled)');
 });

@@ -74,9 +74,7 @@ export function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme
   if (te !== undefined && (teCount > 1 || te.toLowerCase() !== 'chunked' || lengthCount > 0)) bad = true;
 
   if (bad) {
-    res.writeStatus('400 Bad Request').writeHeader('content-type', 'text/plain; charset=utf-8');
-    for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-    res.end('400 Bad Request: ambiguous message framing\n', true);
+    refuseFraming(res, extra);
     return;
   }
 
@@ -110,4 +108,26 @@ export function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme
       }
     });
   }
+}
+
+/**
+ * 400 for a request uWS would mis-frame, sent a turn later on purpose. Answered at once, uWS 20.30
+ * goes on parsing the bytes after the mis-framed body as the next request and calls us with it,
+ * even with `end(body, closeConnection)`: a smuggled request. While this response is pending, uWS
+ * instead aborts the connection if such bytes are there, so nothing after the bad request is ever
+ * handled; if none are, the client gets its 400 and the connection closes.
+ */
+function refuseFraming(res: HttpResponse, extra: readonly string[]): void {
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  setImmediate(() => {
+    if (aborted) return;
+    res.cork(() => {
+      res.writeStatus('400 Bad Request').writeHeader('content-type', 'text/plain; charset=utf-8');
+      for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+      res.end('400 Bad Request: ambiguous message framing\n', true);
+    });
+  });
 }
