@@ -84,7 +84,9 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         slot.ready = true;
         if (!announced && slots.every((s) => s.ready)) {
           announced = true;
-          log.info(
+          // Scripts and tests wait for this line: it is written at any level but silent.
+          const announce = log.level === 'silent' || log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' });
+          announce.info(
             { listen: config.listeners.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), workers: config.workers, config: config.source },
             'ready',
           );
