@@ -30,6 +30,8 @@ export interface PortcullisPeerOptions {
   workers: number;
   /** Upstream pipelining depth; when set, the peer is configured with a YAML file (`--config`). */
   pipelining?: number;
+  /** Upstream sockets opened before pipelined requests share them (the `keepalive` key). */
+  keepalive?: number;
 }
 
 /**
@@ -61,11 +63,12 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
             '  app:',
             `    servers: [${ctx.origin.host}:${ctx.origin.port}]`,
             `    pipelining: ${opts.pipelining}`,
+            ...(opts.keepalive !== undefined ? [`    keepalive: ${opts.keepalive}`] : []),
             '',
           ].join('\n'),
         );
         args = [portcullisCli, '--config', configPath, ...common];
-        detail = `--config (workers: ${opts.workers}, upstream pipelining: ${opts.pipelining})`;
+        detail = `--config (workers: ${opts.workers}, upstream pipelining: ${opts.pipelining}${opts.keepalive !== undefined ? `, keepalive: ${opts.keepalive}` : ''})`;
       } else {
         args = [
           portcullisCli,
