@@ -41,7 +41,11 @@ t.test('1 GiB from the upstream to a slow reader: everything arrives, the worker
         setTimeout(() => socket.resume(), 25);
       }
     });
-    c.ws.on('close', () => reject(new Error(`closed after ${received} bytes`)));
+    c.ws.on('close', (code: number, reason: Buffer) => {
+      // Say why: the close code and what the proxy logged at warn or worse.
+      const logged = proxy.cli!.lines.filter((l) => Number(l.level) >= 40).map((l) => JSON.stringify(l)).slice(-5);
+      reject(new Error(`closed after ${received} bytes with ${code} ${reason.toString()}; proxy logged: ${logged.join(' | ') || 'nothing'}; stderr: ${proxy.cli!.stderr().slice(-500)}`));
+    });
   });
   // Drop the messages the helper keeps, or the test process would hold the whole GiB.
   c.messages.length = 0;
