@@ -115,7 +115,8 @@ t.test('WebSockets: wss to Portcullis, wss to authentik, with the guide\'s heade
     servername: 'sso.domain.tld',
     ca: letsEncrypt.cert.pem,
     headers: { host: 'sso.domain.tld', 'x-forwarded-for': '6.6.6.6' },
-  });
+    // ws hands its options to tls.connect; its typings do not list servername.
+  } as WebSocket.ClientOptions);
   t.teardown(() => ws.terminate());
   await withTimeout(new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());

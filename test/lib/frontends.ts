@@ -13,7 +13,7 @@ import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { type Cli, startCli } from './cli.js';
-import { deferred, freePort, within, withTimeout } from './util.js';
+import { deferred, freePort, listenLoopback, within, withTimeout } from './util.js';
 
 export interface UpstreamSpec {
   name: string;
@@ -161,21 +161,9 @@ export const nodeHttpFrontend: Frontend = {
     const core = (await import('@portcullis/core')) as unknown as CoreModule;
     const proxy = core.createProxy(options);
     const server = http.createServer(core.nodeHttpHandler(proxy));
-    const sockets = new Set<net.Socket>();
-    server.on('connection', (s: net.Socket) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    });
-    t.teardown(async () => {
-      for (const s of sockets) s.destroy();
-      await withTimeout(
-        Promise.all([new Promise<void>((r) => server.close(() => r())), proxy.close()]),
-        5000,
-        'closing the node:http proxy',
-      ).catch(() => {});
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { port: (server.address() as net.AddressInfo).port, proxyPids: () => [] };
+    t.teardown(() => withTimeout(proxy.close(), 5000, 'closing the node:http proxy').catch(() => {}));
+    const { port } = await listenLoopback(t, server);
+    return { port, proxyPids: () => [] };
   },
 };
 

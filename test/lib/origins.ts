@@ -13,6 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Test } from 'tap';
 import { type HeaderList, type Head, headerValues, parseHead, readBody, requestFraming } from './http1.js';
+import { listenLoopback } from './util.js';
 
 export interface SeenRequest {
   method: string;
@@ -80,7 +81,6 @@ function pairs(raw: string[]): HeaderList {
 
 export async function startOrigin(t: Test, handler: OriginHandler = echoHandler): Promise<Origin> {
   let connections = 0;
-  const sockets = new Set<net.Socket>();
   const connIds = new WeakMap<net.Socket, number>();
   const requests: SeenRequest[] = [];
   const server = http.createServer((req, res) => {
@@ -104,18 +104,8 @@ export async function startOrigin(t: Test, handler: OriginHandler = echoHandler)
   server.on('connection', (s: net.Socket) => {
     connections++;
     connIds.set(s, connections);
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closed ??= new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }));
-  t.teardown(close);
+  const { port, close } = await listenLoopback(t, server);
   return {
     port,
     server,
@@ -158,23 +148,12 @@ export async function startRawOrigin(
   onConnection: (conn: RawOriginConn) => void,
 ): Promise<RawOrigin> {
   let connections = 0;
-  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     onConnection({ id: connections, socket });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closed ??= new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }));
-  t.teardown(close);
+  const { port, close } = await listenLoopback(t, server);
   return {
     port,
     get connections() {

@@ -13,6 +13,7 @@ import type { Test } from 'tap';
 import { type Cli, startCli } from './cli.js';
 import { type HeaderList, headerValues } from './http1.js';
 import { echoHandler, type OriginHandler, type SeenRequest } from './origins.js';
+import { listenLoopback } from './util.js';
 
 export interface HandshakeOptions {
   port: number;
@@ -162,7 +163,6 @@ export async function startHttpsOrigin(t: Test, o: HttpsOriginOptions): Promise<
   let handshakes = 0;
   const clientCertificates: string[] = [];
   const requests: SeenRequest[] = [];
-  const sockets = new Set<net.Socket>();
   const connIds = new WeakMap<object, number>();
   const handler = o.handler ?? echoHandler;
   const server = https.createServer(
@@ -184,8 +184,6 @@ export async function startHttpsOrigin(t: Test, o: HttpsOriginOptions): Promise<
   server.keepAliveTimeout = 30_000;
   server.on('connection', (s: net.Socket) => {
     connections++;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
   });
   server.on('secureConnection', (s: tls.TLSSocket) => {
     handshakes++;
@@ -196,15 +194,7 @@ export async function startHttpsOrigin(t: Test, o: HttpsOriginOptions): Promise<
   server.on('tlsClientError', () => {
     // A refused client (no certificate, bad one): counted as a connection only.
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closed ??= new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }));
-  t.teardown(close);
+  const { port, close } = await listenLoopback(t, server);
   return {
     port,
     server,

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import type { Test } from 'tap';
 
 /** A port that was free a moment ago on 127.0.0.1 (listen on 0, read it, close). */
 export async function freePort(): Promise<number> {
@@ -78,4 +79,32 @@ export function deferred<T = void>(): {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * Listen on an ephemeral 127.0.0.1 port and stop at teardown. close() destroys the connections
+ * still open first (keep-alive clients and proxies would otherwise hold server.close() forever);
+ * `beforeClose` runs first, for what the server carries on top (a WebSocket server's clients).
+ */
+export async function listenLoopback(
+  t: Test,
+  server: net.Server,
+  beforeClose?: () => void,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= new Promise<void>((resolve) => {
+      beforeClose?.();
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }));
+  t.teardown(close);
+  return { port, close };
 }

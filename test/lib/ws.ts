@@ -11,7 +11,7 @@ import type net from 'node:net';
 import type { Test } from 'tap';
 import WebSocket, { WebSocketServer } from 'ws';
 import { type Cli, startCli } from './cli.js';
-import { deferred, freePort, withTimeout } from './util.js';
+import { deferred, freePort, listenLoopback, withTimeout } from './util.js';
 
 export { WebSocket };
 
@@ -75,7 +75,6 @@ export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {
   const plain: SeenUpgrade[] = [];
   const closes: WsOrigin['closes'] = [];
   const received: WsOrigin['received'] = [];
-  const sockets = new Set<net.Socket>();
   let open = 0;
   const wss = new WebSocketServer({
     noServer: true,
@@ -93,10 +92,6 @@ export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {
     res.end(body);
   });
   server.keepAliveTimeout = 30_000;
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
   server.on('upgrade', (req, socket: net.Socket, head: Buffer) => {
     upgrades.push(seen(req));
     socket.on('error', () => {});
@@ -159,17 +154,10 @@ export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closed ??= new Promise<void>((resolve) => {
-      for (const c of wss.clients) c.terminate();
-      for (const s of sockets) s.destroy();
-      wss.close();
-      server.close(() => resolve());
-    }));
-  t.teardown(close);
+  const { port, close } = await listenLoopback(t, server, () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+  });
   return {
     port,
     upgrades,
@@ -296,17 +284,9 @@ export const nodeHttpWs: WsFrontend = {
     });
     const server = http.createServer(core.nodeHttpHandler(proxy));
     server.on('upgrade', core.nodeUpgradeHandler(proxy));
-    const sockets = new Set<net.Socket>();
-    server.on('connection', (s: net.Socket) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    });
-    t.teardown(async () => {
-      for (const s of sockets) s.destroy();
-      await withTimeout(Promise.all([new Promise<void>((r) => server.close(() => r())), proxy.close()]), 5000, 'closing the node:http proxy').catch(() => {});
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { port: (server.address() as net.AddressInfo).port, pids: () => [] };
+    t.teardown(() => withTimeout(proxy.close(), 5000, 'closing the node:http proxy').catch(() => {}));
+    const { port } = await listenLoopback(t, server);
+    return { port, pids: () => [] };
   },
 };
 
