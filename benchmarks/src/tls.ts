@@ -52,6 +52,8 @@ import {
   type PeerContext,
   type PeerDef,
   type RunningPeer,
+  guideLocation,
+  guideUpstream,
 } from './runner/index.js';
 import type { HandshakeOutcome, HandshakeTask } from './tls-handshake-worker.js';
 
@@ -180,30 +182,13 @@ function nginxTlsPeer(name: string, keepalive: number, cert: { cert: string; key
         runDir: ctx.runDir,
         workers: 1,
         http: `
-  # The authentik guide's HTTPS server, on loopback, with a plain upstream.
-  map $http_upgrade $connection_upgrade_keepalive {
-    default upgrade;
-    ''      '';
-  }
-  upstream authentik {
-    server ${ctx.origin.host}:${ctx.origin.port};
-    keepalive ${keepalive};
-  }
+  # The authentik guide's HTTPS server, on loopback, with a plain upstream.${guideUpstream(ctx.origin, keepalive)}
   server {
     listen ${HOST}:${port} ssl http2 backlog=4096;
     ssl_certificate ${cert.cert};
     ssl_certificate_key ${cert.key};
     ssl_protocols TLSv1.3;
-    add_header Strict-Transport-Security "max-age=63072000" always;
-    location / {
-      proxy_pass http://authentik;
-      proxy_http_version 1.1;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header Host $http_host;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade_keepalive;
-    }
+    add_header Strict-Transport-Security "max-age=63072000" always;${guideLocation}
   }`,
       });
       const url = `https://${HOST}:${port}/`;

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOST, freePort, sleep, waitForHttp } from './net.js';
-import { nginxBinary, startNginx } from './nginx.js';
+import { guideLocation, guideUpstream, nginxBinary, startNginx } from './nginx.js';
 import { SkipPeer, type PeerContext, type PeerDef } from './peers.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import { distDir, findBinary, repoRoot } from './tools.js';
@@ -147,27 +147,9 @@ export function nginxPeer(opts: NginxPeerOptions = {}): PeerDef {
         name,
         runDir: ctx.runDir,
         workers: 1,
-        http: `
-  # Upgrade WebSocket if requested, otherwise use keepalive (the authentik guide)
-  map $http_upgrade $connection_upgrade_keepalive {
-    default upgrade;
-    ''      '';
-  }
-  upstream authentik {
-    server ${ctx.origin.host}:${ctx.origin.port};
-    keepalive ${keepalive};
-  }
+        http: `${guideUpstream(ctx.origin, keepalive)}
   server {
-    listen ${HOST}:${port} backlog=4096;
-    location / {
-      proxy_pass http://authentik;
-      proxy_http_version 1.1;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header Host $host;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade_keepalive;
-    }
+    listen ${HOST}:${port} backlog=4096;${guideLocation}
   }`,
       });
       const url = `http://${HOST}:${port}/`;

@@ -46,3 +46,32 @@ ${opts.http}
     logDir: opts.runDir,
   });
 }
+
+/**
+ * The authentik guide's nginx proxying, for the benchmarks' nginx peers: the upgrade/keep-alive
+ * map and upstream (in the http block) and the location block, with `Host $http_host` as the
+ * guide has it. Only the listen line and TLS settings differ between peers.
+ */
+export function guideUpstream(origin: { host: string; port: number }, keepalive: number): string {
+  return `
+  # Upgrade WebSocket if requested, otherwise use keepalive (the authentik guide)
+  map $http_upgrade $connection_upgrade_keepalive {
+    default upgrade;
+    ''      '';
+  }
+  upstream authentik {
+    server ${origin.host}:${origin.port};
+    keepalive ${keepalive};
+  }`;
+}
+
+export const guideLocation = `
+    location / {
+      proxy_pass http://authentik;
+      proxy_http_version 1.1;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header Host $http_host;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade_keepalive;
+    }`;
