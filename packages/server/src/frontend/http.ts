@@ -37,6 +37,31 @@ export function mountHttp(app: TemplatedApp, proxy: Proxy, opts: HttpFrontendOpt
 }
 
 /** One plain HTTP request (also used for Upgrade requests that are not WebSocket handshakes). */
+/** The core's view of a request copied out of uWS (whose `req` dies with the handler's tick). */
+export function clientRequest(
+  res: HttpResponse,
+  method: string,
+  url: string,
+  headers: string[],
+  host: string | undefined,
+  scheme: 'http' | 'https',
+  body: ClientRequest['body'],
+  contentLength: number,
+): ClientRequest {
+  return {
+    method,
+    url,
+    headers,
+    host,
+    remoteAddress: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
+    scheme,
+    body,
+    contentLength,
+    // uWS decodes header bytes as UTF-8 and encodes strings back the same way.
+    headerEncoding: 'utf8',
+  };
+}
+
 export function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme: 'http' | 'https', extra: string[]): void {
   // getCaseSensitiveMethod first: getMethod lower-cases the method in place.
   const method = req.getCaseSensitiveMethod();
@@ -78,18 +103,7 @@ export function handle(res: HttpResponse, req: HttpRequest, proxy: Proxy, scheme
     return;
   }
 
-  const client: ClientRequest = {
-    method,
-    url,
-    headers,
-    host,
-    remoteAddress: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
-    scheme,
-    body: te !== undefined ? 'chunked' : contentLength > 0 ? 'length' : 'none',
-    contentLength: contentLength > 0 ? contentLength : 0,
-    // uWS decodes header bytes as UTF-8 and encodes strings back the same way.
-    headerEncoding: 'utf8',
-  };
+  const client = clientRequest(res, method, url, headers, host, scheme, te !== undefined ? 'chunked' : contentLength > 0 ? 'length' : 'none', contentLength > 0 ? contentLength : 0);
 
   const down = new UwsDownstream(res, method, extra);
   res.onAborted(() => down.onAborted());

@@ -16,10 +16,8 @@
  */
 import {
   clientHandshake,
-  normalizeAddress,
   UpstreamWebSocket,
   websocketDefaults,
-  type ClientRequest,
   type Proxy,
   type UpgradeHooks,
   type UpstreamSink,
@@ -29,7 +27,7 @@ import {
 } from '@portcullis/core';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { UwsDownstream } from './downstream.js';
-import { handle as handleHttp } from './http.js';
+import { clientRequest, handle as handleHttp } from './http.js';
 import { loadUws, type Uws } from './uws.js';
 
 export interface WebSocketFrontendOptions {
@@ -323,17 +321,7 @@ function upgrade(fe: Mount, res: HttpResponse, req: HttpRequest, context: us_soc
   }
   const query = req.getQuery();
   const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
-  const client: ClientRequest = {
-    method,
-    url,
-    headers,
-    host,
-    remoteAddress: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
-    scheme,
-    body: 'none',
-    contentLength: 0,
-    headerEncoding: 'utf8',
-  };
+  const client = clientRequest(res, method, url, headers, host, scheme, 'none', 0);
   const down = new UwsDownstream(res, method, extra);
   res.onAborted(() => down.onAborted());
   const link = new Link(fe, res, down, handshake.key, handshake.extensions, context);
