@@ -21,6 +21,7 @@ import {
   makeRunDir,
   nginxPeer,
   nodeHttpProxyPeer,
+  uwsUpstreamClientPeer,
   portcullisPeer,
   readOptions,
   roundsTable,
@@ -67,7 +68,7 @@ const specs = {
   warmup: { default: 1, help: 'seconds of warm-up load before each measurement (discarded)' },
   connections: { default: 50, help: 'keep-alive connections' },
   peers: {
-    default: 'direct,portcullis-1,portcullis-N,portcullis-1-pipe,node-http-proxy,nginx,nginx-ka64,haproxy',
+    default: 'direct,portcullis-1,portcullis-N,portcullis-1-pipe,uws+node-http,uws+undici,node-http-proxy,nginx,nginx-ka64,haproxy',
     help: 'peers to measure, comma-separated',
   },
   load: { default: LOAD_CHOICE as string, help: `load generator shape: ${loadModes.join(' | ')}` },
@@ -93,6 +94,9 @@ function peerCatalogue(o: { portcullisWorkers: number; pipelining: number; pipeS
       'portcullis-1-pipe',
       portcullisPeer({ name: `portcullis-1-pipe${o.pipelining}x${o.pipeSockets}`, workers: 1, pipelining: o.pipelining, keepalive: o.pipeSockets }),
     ],
+    // The upstream legs Portcullis's own HTTP/1.1 engine was chosen against, behind the same uWS.
+    ['uws+node-http', uwsUpstreamClientPeer('http')],
+    ['uws+undici', uwsUpstreamClientPeer('undici')],
     ['node-http-proxy', nodeHttpProxyPeer()],
     ['nginx', nginxPeer()],
     ['nginx-ka64', nginxPeer({ name: 'nginx-ka64', keepalive: 64 })],

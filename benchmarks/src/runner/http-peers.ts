@@ -243,6 +243,38 @@ export function nodeHttpProxyPeer(): PeerDef {
   };
 }
 
+/**
+ * The upstream-leg alternatives Portcullis's design was chosen against: a uWS frontend over Node's
+ * `http` client (keep-alive agent, 64 sockets) or over undici 6's Pool (64 connections).
+ */
+export function uwsUpstreamClientPeer(mode: 'http' | 'undici'): PeerDef {
+  const name = mode === 'http' ? 'uws+node-http' : 'uws+undici';
+  return {
+    name,
+    start: async (ctx) => {
+      const port = await freePort();
+      const proc = startProcess({
+        name,
+        command: process.execPath,
+        args: [join(distDir, 'children', 'uws-upstream-client.js'), mode, HOST, String(port), ctx.origin.url.replace(/\/$/, '')],
+        logDir: ctx.runDir,
+      });
+      const url = `http://${HOST}:${port}/`;
+      await waitOrStop(proc, url, ctx);
+      return {
+        name,
+        url,
+        detail:
+          mode === 'http'
+            ? 'uWS frontend, upstream through node:http with http.Agent({ keepAlive: true, maxSockets: 64 }), one process'
+            : 'uWS frontend, upstream through undici 6 Pool({ connections: 64 }), one process',
+        pgids: proc.pgids,
+        stop: () => proc.stop(),
+      };
+    },
+  };
+}
+
 async function waitOrStop(proc: ManagedProcess, url: string, ctx: PeerContext): Promise<void> {
   try {
     await waitForHttp(url, { proc, expectBody: ctx.origin.body });
