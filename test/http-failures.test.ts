@@ -167,6 +167,47 @@ for (const fe of frontends) {
       t.equal(second.body.toString(), 'conn-2-req-0', 'the answer came from the fresh socket');
     });
 
+    t.test('an upstream that answers before reading the whole body (413) never gets its socket reused', T, async (t) => {
+      // Connection n answers a POST at its head (413, keep-alive) without reading the body, and a
+      // GET with 200 "conn-n". Whatever else arrives on a connection is recorded.
+      const arrivals: Array<{ conn: number; line: string }> = [];
+      const origin = await startRawOrigin(t, ({ id, socket }) => {
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          let end: number;
+          while ((end = text.indexOf('\r\n\r\n')) >= 0) {
+            const line = text.slice(0, text.indexOf('\r\n'));
+            text = text.slice(end + 4);
+            arrivals.push({ conn: id, line });
+            if (line.startsWith('POST')) {
+              socket.write('HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n');
+            } else {
+              const body = `conn-${id}`;
+              socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+            }
+          }
+        });
+      });
+      const proxy = await fe.start(t, toOrigins(origin.port));
+      const c = await RawClient.connect(t, proxy.port);
+      // Ten of the thousand announced bytes: the rest never comes before the 413.
+      c.write('POST /upload HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 1000\r\n\r\n0123456789');
+      const refused = await c.readResponse({ timeout: 10_000 });
+      t.equal(refused.status, 413, 'the early answer reaches the client');
+      const after = await request({ port: proxy.port, path: '/after' });
+      t.equal(after.status, 200);
+      t.equal(after.body.toString(), 'conn-2', 'the next request went on a new upstream connection');
+      t.same(
+        arrivals.map((a) => [a.conn, a.line]),
+        [
+          [1, 'POST /upload HTTP/1.1'],
+          [2, 'GET /after HTTP/1.1'],
+        ],
+        'nothing else reached the origin',
+      );
+    });
+
     t.test('stale keep-alive socket: a POST with a body is not retried (502) and the origin saw it at most once', T, async (t) => {
       const { origin, arrivals } = await staleKeepAliveOrigin(t);
       const proxy = await fe.start(t, toOrigins(origin.port));

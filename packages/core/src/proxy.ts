@@ -98,6 +98,8 @@ class ProxyExchange implements Exchange, PoolRequest {
   private queued: Buffer[] | null = null;
   private queuedBytes = 0;
   private bodyEnded: boolean;
+  /** The whole request, body included, is on the upstream socket. */
+  private requestSent = false;
   private bodyBytesSent = false;
   private clientPaused = false;
   private drainWaiting = false;
@@ -194,6 +196,7 @@ class ProxyExchange implements Exchange, PoolRequest {
     this.onReusedSocket = conn.reused || conn.inflight.length > 1;
     this.phase = Phase.Sending;
     conn.write(this.head, this.req.headerEncoding);
+    this.requestSent = this.req.body === 'none';
     // An upgrade waits for its 101 for handshake_timeout rather than read_timeout.
     if (this.upgrade !== null) conn.deadline = clock.now + this.upgrade.limits.handshakeTimeout;
     if (this.req.body === 'none') {
@@ -250,6 +253,7 @@ class ProxyExchange implements Exchange, PoolRequest {
     if (chunk.length > 0) this.bodyBytesSent = true;
     conn.touch();
     if (last) {
+      this.requestSent = true;
       if (this.phase === Phase.Sending) this.phase = Phase.AwaitingHead;
       return;
     }
@@ -324,6 +328,11 @@ class ProxyExchange implements Exchange, PoolRequest {
       this.down.respond(h.status, h.reason, headers, body, this.bodyless(h));
     } else {
       this.down.end();
+    }
+    if (!this.requestSent && this.conn !== null) {
+      // The upstream answered before reading the whole body (a 413, an early 401): the rest of
+      // the body would reach it as the next request, so this socket is never reused.
+      this.conn.retire();
     }
     this.finish(this.status);
   }
