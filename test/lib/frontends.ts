@@ -23,6 +23,8 @@ export interface UpstreamSpec {
   readTimeout?: number;
   hostHeader?: string;
   keepalive?: number;
+  /** Requests in flight per upstream socket. */
+  pipelining?: number;
   /** ms */
   idleTimeout?: number;
 }
@@ -84,6 +86,7 @@ export function specToYaml(spec: ProxySpec, port: number): string {
     if (u.readTimeout !== undefined) out.push(`    read_timeout: ${ms(u.readTimeout)}`);
     if (u.idleTimeout !== undefined) out.push(`    idle_timeout: ${ms(u.idleTimeout)}`);
     if (u.keepalive !== undefined) out.push(`    keepalive: ${u.keepalive}`);
+    if (u.pipelining !== undefined) out.push(`    pipelining: ${u.pipelining}`);
     if (u.hostHeader !== undefined) out.push(`    host_header: ${yamlScalar(u.hostHeader)}`);
   }
   const routes = spec.routes ?? [{ path: '/', upstream: spec.upstreams[0]!.name }];
@@ -116,6 +119,7 @@ export function specToCoreOptions(spec: ProxySpec): Record<string, unknown> {
     if (u.readTimeout !== undefined) o.readTimeout = u.readTimeout;
     if (u.idleTimeout !== undefined) o.idleTimeout = u.idleTimeout;
     if (u.keepalive !== undefined) o.keepalive = u.keepalive;
+    if (u.pipelining !== undefined) o.pipelining = u.pipelining;
     if (u.hostHeader !== undefined) o.hostHeader = u.hostHeader;
     return o;
   });
