@@ -73,26 +73,32 @@ export const echoHandler: OriginHandler = (req, res, seen) => {
   });
 };
 
-function pairs(raw: string[]): HeaderList {
+/** Node's rawHeaders as [name, value] pairs. */
+export function pairs(raw: string[]): HeaderList {
   const out: HeaderList = [];
   for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
   return out;
 }
 
+/** What an origin records of a request it received (`connIds` numbers its connections). */
+export function seenRequest(req: http.IncomingMessage, connIds: WeakMap<object, number>): SeenRequest {
+  const headers = pairs(req.rawHeaders);
+  return {
+    method: req.method ?? '',
+    url: req.url ?? '',
+    headers,
+    connId: connIds.get(req.socket) ?? -1,
+    remotePort: req.socket.remotePort ?? -1,
+    header: (n) => headerValues(headers, n),
+  };
+}
+
 export async function startOrigin(t: Test, handler: OriginHandler = echoHandler): Promise<Origin> {
   let connections = 0;
-  const connIds = new WeakMap<net.Socket, number>();
+  const connIds = new WeakMap<object, number>();
   const requests: SeenRequest[] = [];
   const server = http.createServer((req, res) => {
-    const headers = pairs(req.rawHeaders);
-    const seen: SeenRequest = {
-      method: req.method ?? '',
-      url: req.url ?? '',
-      headers,
-      connId: connIds.get(req.socket) ?? -1,
-      remotePort: req.socket.remotePort ?? -1,
-      header: (n) => headerValues(headers, n),
-    };
+    const seen = seenRequest(req, connIds);
     requests.push(seen);
     try {
       handler(req, res, seen);

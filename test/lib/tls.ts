@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import type { Test } from 'tap';
 import { type Cli, startCli } from './cli.js';
 import { type HeaderList, headerValues } from './http1.js';
-import { echoHandler, type OriginHandler, type SeenRequest } from './origins.js';
+import { echoHandler, pairs, seenRequest, type OriginHandler, type SeenRequest } from './origins.js';
 import { listenLoopback } from './util.js';
 
 export interface HandshakeOptions {
@@ -83,12 +83,6 @@ export interface HttpsRequest {
   headers?: Record<string, string>;
   agent?: https.Agent | false;
   timeout?: number;
-}
-
-function pairs(raw: string[]): HeaderList {
-  const out: HeaderList = [];
-  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
-  return out;
 }
 
 /** One https request to 127.0.0.1:port with SNI `servername`, bounded in time. */
@@ -168,15 +162,7 @@ export async function startHttpsOrigin(t: Test, o: HttpsOriginOptions): Promise<
   const server = https.createServer(
     { cert: o.cert, key: o.key, ...(o.clientCa ? { ca: o.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
     (req, res) => {
-      const headers = pairs(req.rawHeaders);
-      const seen: SeenRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers,
-        connId: connIds.get(req.socket) ?? -1,
-        remotePort: req.socket.remotePort ?? -1,
-        header: (n) => headerValues(headers, n),
-      };
+      const seen = seenRequest(req, connIds);
       requests.push(seen);
       handler(req, res, seen);
     },
