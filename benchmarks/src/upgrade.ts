@@ -30,6 +30,7 @@ import {
   markdownTable,
   median,
   nginxPeer,
+  nodeHttpProxyPeer,
   portcullisPeer,
   readOptions,
   runRounds,
@@ -98,36 +99,12 @@ async function startWsOrigin(runDir: string): Promise<Origin> {
   };
 }
 
-/** node-http-proxy with `ws: true` and `proxy.ws()` on upgrade, in its own process. */
-function nodeHttpProxyWsPeer(): PeerDef {
-  return {
-    name: 'node-http-proxy',
-    start: async (ctx) => {
-      const port = await freePort();
-      const proc = startProcess({
-        name: 'node-http-proxy-ws',
-        command: process.execPath,
-        args: [join(distDir, 'children', 'node-http-proxy-ws.js'), HOST, String(port), ctx.origin.url.replace(/\/$/, '')],
-        logDir: ctx.runDir,
-      });
-      const url = `http://${HOST}:${port}/`;
-      try {
-        await waitForHttp(url, { proc, expectBody: ctx.origin.body });
-      } catch (err) {
-        await proc.stop();
-        throw err;
-      }
-      return { name: 'node-http-proxy', url, detail: 'http-proxy with ws: true (a byte tunnel after the 101), one process', pgids: proc.pgids, stop: () => proc.stop() };
-    },
-  };
-}
-
 function catalogue(workers: number): Map<string, PeerDef> {
   return new Map<string, PeerDef>([
     ['direct', directPeer()],
     ['portcullis-1', portcullisPeer({ name: 'portcullis-1', workers: 1 })],
     ['portcullis-N', portcullisPeer({ name: `portcullis-${workers}`, workers })],
-    ['node-http-proxy', nodeHttpProxyWsPeer()],
+    ['node-http-proxy', nodeHttpProxyPeer()],
     ['nginx', nginxPeer()],
     ['haproxy', haproxyPeer()],
   ]);

@@ -235,7 +235,7 @@ export function nodeHttpProxyPeer(): PeerDef {
       return {
         name: 'node-http-proxy',
         url,
-        detail: 'http-proxy with http.Agent({ keepAlive: true, maxSockets: 64 }), one process',
+        detail: 'http-proxy with http.Agent({ keepAlive: true, maxSockets: 64 }) and ws: true (a byte tunnel after the 101), one process',
         pgids: proc.pgids,
         stop: () => proc.stop(),
       };
