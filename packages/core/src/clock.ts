@@ -47,8 +47,3 @@ export function unwatch(group: Iterable<Timed>): void {
     interval = null;
   }
 }
-
-/** A deadline `ms` from now on the coarse clock, refreshed so a long idle loop does not skew it. */
-export function after(ms: number): number {
-  return clock.now + ms;
-}

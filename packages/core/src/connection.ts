@@ -12,7 +12,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { clock, type Timed } from './clock.js';
-import { BodyKind, ParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1/response-parser.js';
+import { ParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1/response-parser.js';
 import { describeTlsError } from './tls-error.js';
 import { FailureKind, UpstreamError } from './upstream-error.js';
 
@@ -90,9 +90,6 @@ export class Connection implements ResponseSink, Timed {
   private lastResponse = false;
   private readonly parser: ResponseParser;
   private readonly owner: ConnectionOwner;
-  /** Why the connection is closing, when we close it on purpose. */
-  private failure: UpstreamError | null = null;
-  private headSeen = false;
 
   constructor(owner: ConnectionOwner, opts: ConnectOptions) {
     this.owner = owner;
@@ -110,10 +107,6 @@ export class Connection implements ResponseSink, Timed {
     socket.on('close', () => this.onClose());
   }
 
-  get connecting(): boolean {
-    return this.state === ConnState.Connecting;
-  }
-
   private onConnect(): void {
     if (this.state !== ConnState.Connecting) return;
     this.state = ConnState.Idle;
@@ -128,7 +121,6 @@ export class Connection implements ResponseSink, Timed {
     if (this.inflight.length === 1) {
       this.state = ConnState.Busy;
       this.parser.expect(req.noBody);
-      this.headSeen = false;
       this.deadline = clock.now + this.owner.readTimeout;
     }
     req.onWritable(this);
@@ -139,7 +131,6 @@ export class Connection implements ResponseSink, Timed {
     if (this.inflight.length === 0) return;
     this.state = ConnState.Busy;
     this.parser.expect(this.inflight[0]!.noBody);
-    this.headSeen = false;
     this.deadline = clock.now + this.owner.readTimeout;
     for (const r of this.inflight.slice()) {
       if ((this.state as ConnState) === ConnState.Closed) return;
@@ -189,7 +180,6 @@ export class Connection implements ResponseSink, Timed {
       return;
     }
     this.deadline = clock.now + this.owner.readTimeout;
-    this.headSeen = true;
     try {
       this.parser.push(data);
       const head = this.inflight[0];
@@ -233,7 +223,6 @@ export class Connection implements ResponseSink, Timed {
     if (next !== undefined) {
       // Pipelined: the next response follows on the same bytes.
       this.parser.expect(next.noBody);
-      this.headSeen = rest !== null;
       this.deadline = clock.now + this.owner.readTimeout;
       if (rest !== null) this.onData(rest);
       return;
@@ -244,7 +233,6 @@ export class Connection implements ResponseSink, Timed {
     }
     this.state = ConnState.Idle;
     this.deadline = 0;
-    this.headSeen = false;
     this.owner.released(this);
   }
 
@@ -317,7 +305,6 @@ export class Connection implements ResponseSink, Timed {
     if (this.state === ConnState.Closed) return;
     this.state = ConnState.Closed;
     this.deadline = 0;
-    this.failure = err;
     this.socket.destroy();
     this.owner.closed(this);
     if (this.inflight.length > 0) {
@@ -326,15 +313,5 @@ export class Connection implements ResponseSink, Timed {
       for (const r of victims) r.onFailure(reason, this);
     }
   }
-
-  /** Response bytes had arrived for the request at the head of the queue. */
-  get responseStarted(): boolean {
-    return this.headSeen;
-  }
-
-  get closeReason(): UpstreamError | null {
-    return this.failure;
-  }
 }
 
-export { BodyKind };

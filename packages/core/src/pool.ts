@@ -68,15 +68,6 @@ export class Pool implements ConnectionOwner {
     watch(this.trimGroup);
   }
 
-  /** Sockets open now (connecting, idle or busy). */
-  get size(): number {
-    return this.connections.size;
-  }
-
-  get idleCount(): number {
-    return this.idle.length;
-  }
-
   dispatch(req: PoolRequest, fresh = false): void {
     if (this.closing) {
       req.onFailure(new UpstreamError(FailureKind.Connect, 'upstream pool is closing'), null);

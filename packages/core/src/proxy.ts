@@ -337,7 +337,7 @@ class ProxyExchange implements Exchange, PoolRequest {
     this.finish(this.status);
   }
 
-  onFailure(err: UpstreamError, conn: Connection | null): void {
+  onFailure(err: UpstreamError): void {
     if (this.phase === Phase.Done) return;
     if (this.headSent) {
       // Part of the response is already with the client: the only honest signal left is an abnormal end.
@@ -366,7 +366,6 @@ class ProxyExchange implements Exchange, PoolRequest {
       this.redispatch(this.pool, true);
       return;
     }
-    void conn;
     this.fail(err);
   }
 
