@@ -75,22 +75,30 @@ async function proxyProcesses(proxy: RunningProxy): Promise<number[]> {
 
 const fmt = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
 
+/** The proxy's last log lines, for a failure message (the CLI's; the node:http child logs nothing). */
+function proxyLog(proxy: RunningProxy): string {
+  const out = proxy.cli ? `${proxy.cli.stdout()}${proxy.cli.stderr()}` : '';
+  const tail = out.trim().split('\n').slice(-15).join('\n');
+  return tail ? `; the proxy's last log lines:\n${tail}` : '';
+}
+
 for (const fe of frontends) {
   t.test(fe.name, async (t) => {
     t.test('a 64 MiB upload streams through with bounded proxy memory and arrives byte-exact', T, async (t) => {
       const stallOver = deferred<void>();
+      let arrived = 0;
+      let sent = 0;
       const origin = await startOrigin(t, (req, res) => {
         if (req.method !== 'POST') return void res.end('warm');
         req.pause();
         const h = createHash('sha256');
-        let n = 0;
         setTimeout(() => {
           stallOver.resolve();
           req.on('data', (d: Buffer) => {
             h.update(d);
-            n += d.length;
+            arrived += d.length;
           });
-          req.on('end', () => res.end(JSON.stringify({ length: n, sha: h.digest('hex') })));
+          req.on('end', () => res.end(JSON.stringify({ length: arrived, sha: h.digest('hex') })));
           req.resume();
         }, STALL_MS);
       });
@@ -122,6 +130,7 @@ for (const fe of frontends) {
           let i = 0;
           const pump = (): void => {
             while (i < SIZE / MiB) {
+              sent += MiB;
               if (!req.write(block(i++))) return void req.once('drain', pump);
             }
             req.end();
@@ -129,7 +138,7 @@ for (const fe of frontends) {
           pump();
         }),
         90_000,
-        'the 64 MiB upload',
+        () => `the 64 MiB upload (${sent} bytes written, ${arrived} arrived at the origin)${proxyLog(proxy)}`,
       );
       const m = mem.stop();
       t.equal(result.status, 200);
@@ -159,6 +168,9 @@ for (const fe of frontends) {
       const pids = await proxyProcesses(proxy);
       const mem = sampler(pids);
 
+      // Every listener is attached before the stall: node:http drops a response destroyed while
+      // nobody listens for 'error', and a cut connection would then look like a hang.
+      let received = 0;
       const got = await withTimeout(
         new Promise<{ status: number; length: number; sha: string; complete: boolean }>((resolve, reject) => {
           const req = http.get({ host: '127.0.0.1', port: proxy.port, path: '/download', agent: false });
@@ -166,23 +178,25 @@ for (const fe of frontends) {
           req.on('response', (res) => {
             res.pause();
             const h = createHash('sha256');
-            let n = 0;
+            res.on('data', (d: Buffer) => {
+              h.update(d);
+              received += d.length;
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, length: received, sha: h.digest('hex'), complete: res.complete }),
+            );
+            res.on('error', (e) => reject(new Error(`the download failed after ${received} bytes: ${e.message}`)));
+            res.on('close', () => {
+              if (!res.complete) reject(new Error(`the connection closed after ${received} bytes`));
+            });
             setTimeout(() => {
               mem.endStall();
-              res.on('data', (d: Buffer) => {
-                h.update(d);
-                n += d.length;
-              });
-              res.on('end', () =>
-                resolve({ status: res.statusCode ?? 0, length: n, sha: h.digest('hex'), complete: res.complete }),
-              );
-              res.on('error', reject);
               res.resume();
             }, STALL_MS);
           });
         }),
         90_000,
-        'the 64 MiB download',
+        () => `the 64 MiB download (${received} bytes received)${proxyLog(proxy)}`,
       );
       const m = mem.stop();
       t.equal(got.status, 200);
