@@ -2,8 +2,10 @@
  * Frames and closes through the proxy: fragmented messages arrive whole, pings are answered on
  * the upstream hop, close codes and reasons pass both ways, an upstream that vanishes never
  * leaves the client hanging, a client that vanishes closes the upstream, limits close with the
- * RFC 6455 codes, and a graceful stop tells clients 1001.
+ * RFC 6455 codes, a graceful stop tells clients 1001, and the upstream hop's TCP is closed by the
+ * server first.
  */
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { cliWs, connect, frame, rawWebSocket, startWsOrigin, wsFrontends } from './lib/ws.js';
 import { waitFor } from './lib/util.js';
@@ -161,4 +163,54 @@ t.test('cli: limits and shutdown', async (t) => {
     const exit = await proxy.cli!.exited;
     t.equal(exit.code, 0, 'the server exited cleanly');
   });
+});
+
+/** Local and remote ports of the IPv4 TCP sockets in TIME_WAIT (state 06 in /proc/net/tcp). */
+function timeWait(): Array<{ local: number; remote: number }> {
+  const out: Array<{ local: number; remote: number }> = [];
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] !== '06') continue;
+    out.push({ local: parseInt(f[1]!.split(':')[1]!, 16), remote: parseInt(f[2]!.split(':')[1]!, 16) });
+  }
+  return out;
+}
+
+t.test('cli: after a closing handshake the proxy waits for the upstream to close TCP, so TIME_WAIT is held by the upstream and not on the proxy\'s ports', T, async (t) => {
+  // An origin that closes TCP 300 ms after the close frames have crossed: a proxy that does not
+  // wait for it closes first and is left holding TIME_WAIT.
+  const linger = (io: Parameters<Parameters<typeof rawWebSocket>[0]>[0]): void => {
+    setTimeout(() => io.end(), 300);
+  };
+  const origin = await startWsOrigin(t, {
+    // Answers the client's close, then lingers.
+    answers: rawWebSocket((io) => {
+      io.socket.on('data', () => {
+        if (io.frames.some((f) => f.opcode === 8)) {
+          io.write(frame(8, Buffer.from([0x03, 0xe8])));
+          linger(io);
+        }
+      });
+    }),
+    // Starts the close itself, then lingers once the proxy answers.
+    starts: rawWebSocket((io) => {
+      io.write(frame(8, Buffer.from([0x03, 0xe8])));
+      io.socket.on('data', () => {
+        if (io.frames.some((f) => f.opcode === 8)) linger(io);
+      });
+    }),
+  });
+  const proxy = await cliWs.start(t, { servers: [origin.port] });
+  const byClient = connect(proxy.port, '/raw/answers');
+  await byClient.opened;
+  byClient.ws.close(1000, 'bye');
+  t.equal((await byClient.closed).code, 1000, 'a close started by the client completes');
+  const byOrigin = connect(proxy.port, '/raw/starts');
+  t.equal((await byOrigin.closed).code, 1000, 'a close started by the upstream completes');
+  const atOrigin = await waitFor(() => {
+    const n = timeWait().filter((s) => s.local === origin.port).length;
+    return n >= 2 && n;
+  }, 5000, 'the origin to hold TIME_WAIT for both upstream connections');
+  t.equal(atOrigin, 2, 'the origin holds TIME_WAIT for both upstream connections');
+  t.equal(timeWait().filter((s) => s.remote === origin.port).length, 0, 'the proxy holds none towards the upstream');
 });

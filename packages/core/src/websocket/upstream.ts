@@ -4,8 +4,13 @@
  * reassembled, control frames interleaved, pings answered), writes masked frames, and runs the
  * closing handshake and the idle pings of its hop.
  *
- *   Open ──close() / close frame──> Closing ──close frame / timeout / socket gone──> Closed
+ *   Open ──close() / close frame──> Closing ──server's FIN / timeout / socket gone──> Closed
  *     └────────── socket lost, protocol error, idle timeout ──────────────────────────┘
+ *
+ * Once both close frames have crossed, the proxy, as the client of this hop, waits for the
+ * server to close the TCP connection (RFC 6455 7.1.1): the side that closes first holds
+ * TIME_WAIT, and on the proxy that would be an ephemeral port to this one upstream address for
+ * a minute per WebSocket: at a few hundred closes a second the ports run out.
  *
  * Messages go to a sink (the frontend's client hop) as views of the socket's own read buffers
  * whenever a message arrived in one read: nothing is copied on that path. Text is checked as
@@ -45,6 +50,8 @@ const enum State {
 
 /** How long a closing handshake may take before the socket is simply destroyed. */
 const CLOSE_TIMEOUT = 5_000;
+/** How long the server may take to close TCP once both close frames have crossed. */
+const FIN_TIMEOUT = 1_000;
 const EMPTY = Buffer.alloc(0);
 const PING = Buffer.alloc(0);
 
@@ -320,18 +327,16 @@ export class UpstreamWebSocket implements Timed {
       }
     }
     if (this.state === State.Open) {
-      // Echo it, then let the server close the TCP connection (RFC 6455 7.1.1).
+      // Echo it, then wait for the server's FIN (see the top of this file).
       this.writer.frame(Opcode.Close, payload.length >= 2 ? payload.subarray(0, 2) : EMPTY);
       this.writer.flush();
       this.state = State.Closing;
-      this.deadline = clock.now + CLOSE_TIMEOUT;
+      this.deadline = clock.now + FIN_TIMEOUT;
       this.sink.onClose(code, Buffer.from(reason));
-      this.socket.end();
       return;
     }
-    // The answer to our own close: done.
-    this.state = State.Closed;
-    this.finish();
+    // The answer to our own close: the handshake is done; the server closes TCP ('end': lost()).
+    this.deadline = clock.now + FIN_TIMEOUT;
   }
 
   /** The upstream broke the protocol (or a limit): tell it why, tell the client, and stop. */
