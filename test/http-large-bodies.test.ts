@@ -107,6 +107,7 @@ for (const fe of frontends) {
       await sleep(200);
       const pids = await proxyProcesses(proxy);
       const mem = sampler(pids);
+      t.teardown(() => void mem.stop());
       void stallOver.promise.then(() => mem.endStall());
 
       const result = await withTimeout(
@@ -167,6 +168,7 @@ for (const fe of frontends) {
       await sleep(200);
       const pids = await proxyProcesses(proxy);
       const mem = sampler(pids);
+      t.teardown(() => void mem.stop());
 
       // Every listener is attached before the stall: node:http drops a response destroyed while
       // nobody listens for 'error', and a cut connection would then look like a hang.
