@@ -42,6 +42,8 @@ export interface ProxySpec {
   trustedProxies?: string[];
   /** CLI only (default 1). */
   workers?: number;
+  /** CLI only: the top-level send_timeout, ms. */
+  sendTimeout?: number;
 }
 
 export interface RunningProxy {
@@ -63,6 +65,7 @@ export function toOrigins(...ports: number[]): ProxySpec {
 
 const isSimple = (spec: ProxySpec): boolean =>
   spec.upstreams.length === 1 &&
+  spec.sendTimeout === undefined &&
   !spec.routes &&
   Object.keys(spec.upstreams[0]!).every((k) => k === 'name' || k === 'servers');
 
@@ -78,6 +81,7 @@ export function specToYaml(spec: ProxySpec, port: number): string {
   const out: string[] = [];
   out.push(`listen: [127.0.0.1:${port}]`);
   out.push(`workers: ${spec.workers ?? 1}`);
+  if (spec.sendTimeout !== undefined) out.push(`send_timeout: ${ms(spec.sendTimeout)}`);
   if (spec.trustedProxies?.length) out.push(`trusted_proxies: [${spec.trustedProxies.map(yamlScalar).join(', ')}]`);
   out.push('upstreams:');
   for (const u of spec.upstreams) {

@@ -43,6 +43,7 @@ t.test('demo mode: no --to and no --config', async (t) => {
     accessLog: true,
     demo: true,
     shutdownTimeout: 10_000,
+    sendTimeout: 60_000,
     proxy: {
       upstreams: [{ ...upstreamDefaults, name: 'demo', protocol: 'http', servers: [] }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'demo' }],

@@ -86,6 +86,7 @@ t.test('ranges: ports, workers, keepalive, pipelining, timeouts', async (t) => {
   t.match(message(`${app}    max_connections: 0\n`), /upstreams\.app\.max_connections: expected a whole number >= 1, got 0/);
   t.match(message(`${app}    read_timeout: 0s\n`), /upstreams\.app\.read_timeout: expected a duration > 0, got "0s"/);
   t.match(message(`shutdown_timeout: 0\n${app}`), /shutdown_timeout: expected a duration > 0, got 0/);
+  t.match(message(`send_timeout: soon\n${app}`), /send_timeout: .*"60s"/);
   t.match(message(`${app}    idle_timeout: 30d\n`), /idle_timeout: expected a duration, got "30d"/);
   t.match(message(`${app}    idle_timeout: 1000h\n`), /idle_timeout: "1000h" is longer than the longest timer Node can set/);
 });

@@ -27,6 +27,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
     accessLog: true,
     demo: false,
     shutdownTimeout: 10_000,
+    sendTimeout: 60_000,
     proxy: {
       upstreams: [{ ...upstreamDefaults, name: 'app', protocol: 'http', servers: [{ host: '127.0.0.1', port: 9000 }] }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'app' }],
@@ -41,6 +42,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
 t.test('durations: units ms, s, m, h, compounds, fractions and plain milliseconds', async (t) => {
   const config = load(`
 shutdown_timeout: 2h
+send_timeout: 2m
 upstreams:
   app:
     servers: [127.0.0.1:9000]
@@ -57,6 +59,7 @@ upstreams:
 routes: [{ upstream: app }, { path: /two, upstream: two }]
 `);
   t.equal(config.shutdownTimeout, 7_200_000);
+  t.equal(config.sendTimeout, 120_000, 'the top-level send_timeout (the client side)');
   const [app, two] = config.proxy.upstreams;
   t.match(app, { idleTimeout: 500, connectTimeout: 4_000, readTimeout: 90_000, sendTimeout: 250 });
   t.match(two, { idleTimeout: 1_500, connectTimeout: 750, readTimeout: 60_000, sendTimeout: 5_400_000 });
@@ -206,6 +209,7 @@ t.test('examples/portcullis.yaml is valid and uses every key', async (t) => {
     logLevel: 'info',
     accessLog: true,
     shutdownTimeout: 10_000,
+    sendTimeout: 60_000,
     listeners: [{ host: '127.0.0.1', port: 8080 }, { host: '::1', port: 8080 }],
     proxy: {
       forwarding: { trustedProxies: ['10.0.0.0/8', '192.168.1.10', 'fd00::/8'], forwarded: true, via: 'edge-1' },

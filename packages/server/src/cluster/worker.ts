@@ -5,6 +5,7 @@
  */
 import { createProxy, type ExchangeResult, type Proxy } from '@portcullis/core';
 import type { ServerConfig } from '../config/index.js';
+import { setSendTimeout } from '../frontend/downstream.js';
 import { addressOf, closeAll, listen, reloadCertificates, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
 import { closeWebSockets } from '../frontend/websocket.js';
@@ -51,6 +52,7 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
     close: () => proxy.close(),
   };
 
+  setSendTimeout(config.sendTimeout);
   const listening: Listening[] = [];
   for (const [i, l] of config.listeners.entries()) listening.push(await listen(uws, l, counted, log, tls[i] ?? undefined));
   send({ type: 'ready' });

@@ -217,6 +217,7 @@ function commandLineConfig(args: ParsedArgs, upstream: string, protocol: 'http' 
       websocket: { ...websocketDefaults },
     },
     shutdownTimeout: serverDefaults.shutdownTimeout,
+    sendTimeout: serverDefaults.sendTimeout,
   };
 }
 

@@ -61,7 +61,7 @@ export interface SchemaContext {
   resolvePath(path: string): string;
 }
 
-export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'upstreams', 'routes'] as const;
+export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'upstreams', 'routes'] as const;
 export const logKeys = ['level', 'access'] as const;
 export const upstreamKeys = [
   'servers',
@@ -451,6 +451,7 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
       websocket: { ...websocketDefaults, ...('websocket' in root && root['websocket'] !== null ? buildWebSocket(ctx, ['websocket'], root['websocket'], false) : {}) },
     },
     shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
+    sendTimeout: field(ctx, root, [], 'send_timeout', (v) => checkDuration(v, '60s'), serverDefaults.sendTimeout, '60s'),
   };
   if (problems === 0) {
     // The core compiles the routes again at start; anything it refuses is reported here, at load.

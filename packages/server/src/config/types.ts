@@ -98,6 +98,8 @@ export interface ServerConfig {
   proxy: ProxyOptions;
   /** How long (ms) a graceful stop waits for requests in flight; default 10000. */
   shutdownTimeout: number;
+  /** How long (ms) a client may take no bytes of a response before it is closed; default 60000. */
+  sendTimeout: number;
 }
 
 /** Name of the single upstream in demo mode; its `servers` list is empty until filled at start. */
@@ -114,4 +116,5 @@ export const serverDefaults = {
   logLevel: 'info' as LogLevel,
   accessLog: true,
   shutdownTimeout: 10_000,
+  sendTimeout: 60_000,
 };

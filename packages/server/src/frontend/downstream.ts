@@ -8,6 +8,42 @@ import type { Downstream, Exchange } from '@portcullis/core';
 import type { HttpResponse } from 'uWebSockets.js';
 import { statusLine } from './status.js';
 
+// ---- the client send timeout -------------------------------------------------------------------
+//
+// uWS 20.30 closes a connection whose client has taken no bytes for about 10 s once a write
+// backed up (its fixed HTTP timeout). nginx waits `send_timeout`, 60 s by default, and a paused
+// video or a phone between cells needs that. While a response is backed up, one sweep every few
+// seconds re-arms uWS's timer (resume() re-arms it; pause() first, with no write between the two,
+// is the order that cannot stall the socket) until the client has taken nothing for
+// `send_timeout`; then the connection is closed.
+
+const REARM_EVERY = 3_000;
+let sendTimeout = 60_000;
+const backedUp = new Set<UwsDownstream>();
+let sweeper: NodeJS.Timeout | null = null;
+
+/** The longest a client may take no bytes of a response (ms); from the `send_timeout` key. */
+export function setSendTimeout(ms: number): void {
+  sendTimeout = ms;
+}
+
+function sweep(): void {
+  const now = Date.now();
+  for (const d of backedUp) d.rearm(now);
+  if (backedUp.size === 0 && sweeper !== null) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
+}
+
+function watchBackedUp(d: UwsDownstream): void {
+  backedUp.add(d);
+  if (sweeper === null) {
+    sweeper = setInterval(sweep, REARM_EVERY);
+    sweeper.unref();
+  }
+}
+
 export class UwsDownstream implements Downstream {
   exchange: Exchange | null = null;
   /** The client went away (onAborted). */
@@ -23,6 +59,8 @@ export class UwsDownstream implements Downstream {
   private pendingOffset = 0;
   /** Extra response headers every response gets (HSTS on TLS listeners). */
   private readonly extra: readonly string[];
+  /** When the client last took bytes while the response is backed up (ms), else 0. */
+  private progressAt = 0;
 
   constructor(
     private readonly res: HttpResponse,
@@ -95,12 +133,17 @@ export class UwsDownstream implements Downstream {
         ok = res.write(chunk);
       }
     });
+    if (!ok && this.progressAt === 0) {
+      this.progressAt = Date.now();
+      watchBackedUp(this);
+    }
     return ok;
   }
 
   /** uWS can take more: finish a partial tryEnd chunk, then let the core read the upstream again. */
   private onWritable(offset: number): boolean {
     if (this.done) return true;
+    this.progressAt = Date.now();
     const pending = this.pending;
     if (pending !== null) {
       const [sent, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.total);
@@ -108,8 +151,38 @@ export class UwsDownstream implements Downstream {
       if (!sent) return false;
       this.pending = null;
     }
+    this.progressAt = 0;
+    backedUp.delete(this);
     this.exchange?.writable();
     return true;
+  }
+
+  /** The sweep: keep uWS from cutting a backed-up client before `send_timeout`, then cut it. */
+  rearm(now: number): void {
+    if (this.done || this.progressAt === 0) {
+      backedUp.delete(this);
+      return;
+    }
+    if (now - this.progressAt >= sendTimeout) {
+      // As if the client had gone: the exchange drops its upstream socket (half a response on it).
+      backedUp.delete(this);
+      this.done = true;
+      this.exchange?.abort();
+      try {
+        this.res.close();
+      } catch {
+        // Already closed.
+      }
+      return;
+    }
+    if (this.bodyPaused) return;
+    // Outside any uWS callback: a throw here would be an uncaught exception, not a closed socket.
+    try {
+      this.res.pause();
+      this.res.resume();
+    } catch {
+      backedUp.delete(this);
+    }
   }
 
   end(): void {
