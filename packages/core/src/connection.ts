@@ -94,11 +94,16 @@ export class Connection implements ResponseSink, Timed {
   constructor(owner: ConnectionOwner, opts: ConnectOptions) {
     this.owner = owner;
     this.parser = new ResponseParser(this);
-    const socket = opts.tls
-      ? tls.connect({ host: opts.host, port: opts.port, ...opts.tls })
-      : net.connect({ host: opts.host, port: opts.port });
+    // For plain TCP, noDelay as an option sets TCP_NODELAY once, after connecting; setNoDelay()
+    // before the connect has libuv set it on the new socket and Node again once connected.
+    let socket: net.Socket;
+    if (opts.tls) {
+      socket = tls.connect({ host: opts.host, port: opts.port, ...opts.tls });
+      socket.setNoDelay(true);
+    } else {
+      socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
+    }
     this.socket = socket;
-    socket.setNoDelay(true);
     this.deadline = clock.now + opts.connectTimeout;
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     socket.on('data', (d: Buffer) => this.onData(d));
