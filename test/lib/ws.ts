@@ -70,7 +70,7 @@ export function frame(opcode: number, payload: Buffer | string, fin = true): Buf
  *   /silent           never answer
  * Plain requests are answered 200 with `plain <url> upgrade=<Upgrade header>`.
  */
-export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {}): Promise<WsOrigin> {
+export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {}, opts: { deflate?: boolean } = {}): Promise<WsOrigin> {
   const upgrades: SeenUpgrade[] = [];
   const plain: SeenUpgrade[] = [];
   const closes: WsOrigin['closes'] = [];
@@ -80,7 +80,8 @@ export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {
     noServer: true,
     // Pick the last protocol the client offered, so a test can tell the whole list arrived.
     handleProtocols: (ps) => [...ps].pop() ?? false,
-    perMessageDeflate: false,
+    // With deflate, every message the origin sends is compressed (threshold 0).
+    perMessageDeflate: opts.deflate === true ? { threshold: 0 } : false,
     maxPayload: 1 << 30,
   });
   wss.on('headers', (h) => h.push('Set-Cookie: origin=1; Path=/', 'Set-Cookie: second=2'));
@@ -309,9 +310,17 @@ export function socketCount(pid: number): number {
   return n;
 }
 
+/** A frame as a client sent it, unmasked; `rsv1` marks a compressed message (permessage-deflate). */
+export interface ClientFrame {
+  fin: boolean;
+  rsv1: boolean;
+  opcode: number;
+  payload: Buffer;
+}
+
 /** Frames a client sent (masked), unmasked. Returns the frames and the bytes left over. */
-export function parseClientFrames(buf: Buffer): { frames: Array<{ fin: boolean; opcode: number; payload: Buffer }>; rest: Buffer } {
-  const frames: Array<{ fin: boolean; opcode: number; payload: Buffer }> = [];
+export function parseClientFrames(buf: Buffer): { frames: ClientFrame[]; rest: Buffer } {
+  const frames: ClientFrame[] = [];
   let p = 0;
   for (;;) {
     if (buf.length - p < 2) break;
@@ -336,7 +345,7 @@ export function parseClientFrames(buf: Buffer): { frames: Array<{ fin: boolean; 
       const key = buf.subarray(p + h, p + h + 4);
       for (let i = 0; i < payload.length; i++) payload[i]! ^= key[i & 3]!;
     }
-    frames.push({ fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload });
+    frames.push({ fin: (b0 & 0x80) !== 0, rsv1: (b0 & 0x40) !== 0, opcode: b0 & 0x0f, payload });
     p += total;
   }
   return { frames, rest: buf.subarray(p) };
@@ -347,13 +356,15 @@ export function parseClientFrames(buf: Buffer): { frames: Array<{ fin: boolean; 
  * write raw frames and a list of the client frames received so far (unmasked).
  */
 export function rawWebSocket(
-  script: (io: { write(b: Buffer): void; end(): void; destroy(): void; frames: Array<{ fin: boolean; opcode: number; payload: Buffer }>; socket: net.Socket }) => void,
+  script: (io: { write(b: Buffer): void; end(): void; destroy(): void; frames: ClientFrame[]; socket: net.Socket }) => void,
+  /** Extra header lines of the 101 (e.g. `Sec-WebSocket-Extensions: ...`). */
+  extraHeaders = '',
 ): RawHandler {
   return (socket, req) => {
     socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n\r\n`,
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n${extraHeaders}\r\n`,
     );
-    const frames: Array<{ fin: boolean; opcode: number; payload: Buffer }> = [];
+    const frames: ClientFrame[] = [];
     let pending = Buffer.alloc(0);
     socket.on('data', (d: Buffer) => {
       const r = parseClientFrames(Buffer.concat([pending, d]));

@@ -79,6 +79,8 @@ export interface UpstreamWebSocketOptions {
   handshakeTimeout: number;
   /** Client-to-upstream bytes held while the upstream socket is backed up; past it the client gets 1013. */
   maxBuffered: number;
+  /** Offer permessage-deflate to the upstream (relay only; each message compressed on its own). */
+  upstreamCompression: boolean;
 }
 
 /** permessage-deflate on the client hop: none, one shared compressor, or one per connection. */
@@ -90,7 +92,7 @@ export interface WebSocketOptions extends UpstreamWebSocketOptions {
    * again (per hop). 0 disables pings and the timeout.
    */
   idleTimeout: number;
-  /** Compression offered to clients (the upstream hop is never compressed). */
+  /** Compression offered to clients (the upstream hop has its own: upstreamCompression). */
   compression: WebSocketCompression;
 }
 
@@ -123,6 +125,7 @@ export const websocketDefaults: WebSocketOptions = {
   maxMessageSize: 16 * 1024 * 1024,
   handshakeTimeout: 10_000,
   maxBuffered: 4 * 1024 * 1024,
+  upstreamCompression: false,
   idleTimeout: 120_000,
   compression: 'off',
 };

@@ -471,6 +471,7 @@ class ProxyImpl implements Proxy {
       maxMessageSize: own?.maxMessageSize ?? ws.maxMessageSize,
       handshakeTimeout: own?.handshakeTimeout ?? ws.handshakeTimeout,
       maxBuffered: own?.maxBuffered ?? ws.maxBuffered,
+      upstreamCompression: own?.upstreamCompression ?? ws.upstreamCompression,
     };
   }
 

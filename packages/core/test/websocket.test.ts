@@ -1,8 +1,9 @@
 // The WebSocket pieces that are pure functions: the accept key, the client handshake check and
-// close payloads.
+// close payloads, and the permessage-deflate pieces of the upstream hop.
 import t from 'tap';
 import { acceptFor, clientHandshake } from '../src/websocket/handshake.js';
 import { closePayload, isSendableCode } from '../src/websocket/frame.js';
+import { acceptDeflate, deflateMessage, inflateMessage } from '../src/websocket/deflate.js';
 
 const base = ['host', 'x', 'upgrade', 'websocket', 'connection', 'Upgrade', 'sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version', '13'];
 
@@ -42,4 +43,26 @@ t.test('close payloads: code, reason cut to 123 bytes on a character boundary, r
   t.notOk(isSendableCode(1015));
   t.ok(isSendableCode(4999));
   t.notOk(isSendableCode(5000));
+});
+
+t.test('acceptDeflate: the upstream answer to the proxy\'s permessage-deflate offer', async (t) => {
+  t.equal(acceptDeflate(''), false, 'no answer: declined, messages go uncompressed');
+  t.equal(acceptDeflate('permessage-deflate; server_no_context_takeover'), true);
+  t.equal(acceptDeflate('permessage-deflate; server_no_context_takeover; client_no_context_takeover'), true);
+  t.equal(acceptDeflate('Permessage-Deflate;Server_No_Context_Takeover; server_max_window_bits="10"'), true, 'names in any case, a quoted window size');
+  t.match(acceptDeflate('permessage-deflate'), /without server_no_context_takeover/, 'server context takeover was not offered');
+  t.match(acceptDeflate('permessage-deflate; server_no_context_takeover; client_max_window_bits=10'), /not offered \(client_max_window_bits\)/);
+  t.match(acceptDeflate('permessage-deflate; server_no_context_takeover; server_max_window_bits=16'), /server_max_window_bits=16/);
+  t.match(acceptDeflate('permessage-deflate; server_no_context_takeover; server_no_context_takeover'), /repeats/);
+  t.match(acceptDeflate('permessage-deflate; server_no_context_takeover, permessage-deflate'), /more than one/);
+  t.match(acceptDeflate('x-webkit-deflate-frame'), /not offered/);
+});
+
+t.test('deflateMessage and inflateMessage: a round trip, the sync-flush tail dropped, and the size bound', async (t) => {
+  const text = Buffer.from('round trip '.repeat(1000));
+  const z = deflateMessage(text);
+  t.not(z.subarray(-4).toString('hex'), '0000ffff', 'the empty stored block is stripped');
+  t.same(inflateMessage(z, 1 << 20), text);
+  t.equal(inflateMessage(z, 100), null, 'past the bound: null (the caller closes with 1009)');
+  t.throws(() => inflateMessage(Buffer.from('not deflate at all'), 1 << 20), 'data that is not deflate throws');
 });

@@ -213,6 +213,7 @@ t.test('examples/portcullis.yaml is valid and uses every key', async (t) => {
     listeners: [{ host: '127.0.0.1', port: 8080 }, { host: '::1', port: 8080 }],
     proxy: {
       forwarding: { trustedProxies: ['10.0.0.0/8', '192.168.1.10', 'fd00::/8'], forwarded: true, via: 'edge-1' },
+      websocket: { maxMessageSize: 16 * 1024 * 1024, idleTimeout: 120_000, compression: 'off', upstreamCompression: false },
       upstreams: [
         { name: 'app', protocol: 'http', connectTimeout: 2_000, readTimeout: 30_000, sendTimeout: 30_000, keepalive: 10 },
         { name: 'api', protocol: 'https', hostHeader: 'api.internal', tls: { verify: true, servername: 'api.internal' } },

@@ -116,15 +116,15 @@ export class FrameWriter {
     return this.end - this.start;
   }
 
-  /** Frame and mask `payload` (any view; read only during the call). */
-  frame(opcode: Opcode, payload: Uint8Array): void {
+  /** Frame and mask `payload` (any view; read only during the call); `rsv1`: a compressed message. */
+  frame(opcode: Opcode, payload: Uint8Array, rsv1 = false): void {
     const len = payload.byteLength;
     const head = len < 126 ? 6 : len < 65536 ? 8 : 14;
     const total = head + len;
     const out = reserve(total);
     let p = reservedAt;
     const at = p;
-    out[p++] = 0x80 | opcode;
+    out[p++] = rsv1 ? 0xc0 | opcode : 0x80 | opcode;
     if (len < 126) {
       out[p++] = 0x80 | len;
     } else if (len < 65536) {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { equalsLower } from '../hop-by-hop.js';
 import type { ResponseHead } from '../http1/response-parser.js';
+import { acceptDeflate } from './deflate.js';
 
 /** RFC 6455 1.3. */
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -80,12 +81,20 @@ export function hasToken(value: string, token: string): boolean {
   return false;
 }
 
+/**
+ * What the upstream may answer in Sec-WebSocket-Extensions: nothing (nothing was offered), the
+ * client's own offer (a byte tunnel), or the proxy's permessage-deflate offer.
+ */
+export type ExtensionMode = 'none' | 'pass' | 'deflate';
+
 /** A valid 101: what the client hop needs from it. */
 export interface SwitchedHead {
   /** The subprotocol the upstream chose, or ''. */
   protocol: string;
   /** The upstream's Sec-WebSocket-Extensions ('' when none). */
   extensions: string;
+  /** The upstream accepted the proxy's permessage-deflate offer. */
+  deflate: boolean;
   /**
    * The upstream's other response headers for the client's 101 (Set-Cookie and the like):
    * flat, upstream spelling and order, without the handshake and hop-by-hop ones.
@@ -99,7 +108,7 @@ export interface SwitchedHead {
  * among those offered, and extensions only if we offered any. Returns the problem as text when
  * the 101 is not valid (the client then gets 502).
  */
-export function checkSwitch(head: ResponseHead, key: string, offered: readonly string[], extensionsOffered: boolean): SwitchedHead | string {
+export function checkSwitch(head: ResponseHead, key: string, offered: readonly string[], extensionMode: ExtensionMode): SwitchedHead | string {
   let upgrade = false;
   let accept: string | null = null;
   let protocol: string | null = null;
@@ -144,6 +153,13 @@ export function checkSwitch(head: ResponseHead, key: string, offered: readonly s
   if (protocolCount > 1 || (protocol !== null && !offered.includes(protocol))) {
     return `the 101 chose subprotocol ${JSON.stringify(protocol)}, which the client did not offer`;
   }
-  if (extensions !== '' && !extensionsOffered) return `the 101 enabled extensions (${extensions}) that were not offered`;
-  return { protocol: protocol ?? '', extensions, headers: keep };
+  let deflate = false;
+  if (extensionMode === 'deflate') {
+    const accepted = acceptDeflate(extensions);
+    if (typeof accepted === 'string') return accepted;
+    deflate = accepted;
+  } else if (extensions !== '' && extensionMode === 'none') {
+    return `the 101 enabled extensions (${extensions}) that were not offered`;
+  }
+  return { protocol: protocol ?? '', extensions, deflate, headers: keep };
 }

@@ -10,7 +10,8 @@ import type net from 'node:net';
 import type { Connection } from '../connection.js';
 import type { ResponseHead } from '../http1/response-parser.js';
 import type { UpstreamWebSocketOptions } from '../options.js';
-import { checkSwitch, type ClientHandshake } from './handshake.js';
+import { DEFLATE_OFFER } from './deflate.js';
+import { checkSwitch, type ClientHandshake, type ExtensionMode } from './handshake.js';
 
 /** What the frontend gets when the upstream switched protocols. */
 export interface UpstreamSwitch {
@@ -22,6 +23,8 @@ export interface UpstreamSwitch {
   protocol: string;
   /** The upstream's Sec-WebSocket-Extensions ('' for none). */
   extensions: string;
+  /** permessage-deflate was offered to the upstream (upstreamCompression) and accepted. */
+  deflate: boolean;
   /** The other headers of the upstream's 101, for the client's (flat, upstream spelling). */
   headers: string[];
   /** The 101's reason phrase and every header as received, for a byte tunnel. */
@@ -55,13 +58,25 @@ export class UpgradeRequest {
     readonly limits: UpstreamWebSocketOptions,
   ) {}
 
-  /** The client's headers as sent upstream: without its extension offer when negotiating per hop. */
+  /** What the upstream's Sec-WebSocket-Extensions may enable. */
+  private get extensionMode(): ExtensionMode {
+    if (this.hooks.extensions === 'pass') return this.client.extensions !== '' ? 'pass' : 'none';
+    return this.limits.upstreamCompression ? 'deflate' : 'none';
+  }
+
+  /**
+   * The client's headers as sent upstream. Negotiating per hop, the client's extension offer is
+   * dropped and the proxy's own (permessage-deflate, when configured) put in its place.
+   */
   upstreamHeaders(headers: string[]): string[] {
-    if (this.hooks.extensions === 'pass' || this.client.extensions === '') return headers;
+    if (this.hooks.extensions === 'pass') return headers;
+    const deflate = this.limits.upstreamCompression;
+    if (this.client.extensions === '' && !deflate) return headers;
     const out: string[] = [];
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i] !== 'sec-websocket-extensions') out.push(headers[i]!, headers[i + 1]!);
     }
+    if (deflate) out.push('sec-websocket-extensions', DEFLATE_OFFER);
     return out;
   }
 
@@ -70,8 +85,7 @@ export class UpgradeRequest {
    * when the 101 is not a valid answer (the caller fails the exchange with 502).
    */
   switched(head: ResponseHead, conn: Connection, server: string): string | null {
-    const extensionsOffered = this.hooks.extensions === 'pass' && this.client.extensions !== '';
-    const checked = checkSwitch(head, this.client.key, this.client.protocols, extensionsOffered);
+    const checked = checkSwitch(head, this.client.key, this.client.protocols, this.extensionMode);
     if (typeof checked === 'string') return checked;
     const socket = conn.detach((rest) => {
       this.hooks.onSwitch({
@@ -79,6 +93,7 @@ export class UpgradeRequest {
         head: rest,
         protocol: checked.protocol,
         extensions: checked.extensions,
+        deflate: checked.deflate,
         headers: checked.headers,
         reason: head.reason,
         rawHeaders: head.headers,

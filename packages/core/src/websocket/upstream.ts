@@ -19,6 +19,7 @@
 import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
 import { clock, watch, type Timed } from '../clock.js';
+import { COMPRESS_FROM, deflateMessage, inflateMessage } from './deflate.js';
 import { closePayload, FrameWriter, isSendableCode, Opcode } from './frame.js';
 
 export interface UpstreamSink {
@@ -39,6 +40,8 @@ export interface UpstreamLegOptions {
   maxMessageSize: number;
   /** ms of silence before a ping, and again before giving up; 0: never. */
   idleTimeout: number;
+  /** permessage-deflate was negotiated (no context takeover either way). */
+  deflate?: boolean;
 }
 
 const enum State {
@@ -67,6 +70,9 @@ export class UpstreamWebSocket implements Timed {
   private readonly idle: number;
   private pinged = false;
   private paused = false;
+  private readonly deflate: boolean;
+  /** The message being read was compressed (RSV1 on its first frame). */
+  private compressed = false;
 
   // Parser state: a partial frame header, the frame being read, the message being assembled.
   private headPart: Buffer | null = null;
@@ -91,6 +97,7 @@ export class UpstreamWebSocket implements Timed {
     this.writer = new FrameWriter(socket);
     this.max = opts.maxMessageSize;
     this.idle = opts.idleTimeout;
+    this.deflate = opts.deflate === true;
     socket.setNoDelay(true);
     socket.setTimeout(0);
     socket.on('data', (d: Buffer) => this.onData(d));
@@ -122,7 +129,9 @@ export class UpstreamWebSocket implements Timed {
   /** Send a client message upstream. `data` is read during the call only. */
   send(data: Uint8Array, binary: boolean): void {
     if (this.state !== State.Open) return;
-    this.writer.frame(binary ? Opcode.Binary : Opcode.Text, data);
+    const opcode = binary ? Opcode.Binary : Opcode.Text;
+    if (this.deflate && data.byteLength >= COMPRESS_FROM) this.writer.frame(opcode, deflateMessage(data), true);
+    else this.writer.frame(opcode, data);
   }
 
   /** Start the closing handshake with the client's code (1005: none; 1006: the client vanished). */
@@ -242,8 +251,10 @@ export class UpstreamWebSocket implements Timed {
       p += 8;
     }
     if (b1 & 0x80) return this.fail(1002, 'the upstream sent a masked frame');
-    if (b0 & 0x70) return this.fail(1002, 'the upstream set RSV bits without an extension');
     const opcode = b0 & 0x0f;
+    // RSV1 marks a compressed message, on its first frame only (RFC 7692 6).
+    const rsv1 = (b0 & 0x40) !== 0 && this.deflate && (opcode === Opcode.Text || opcode === Opcode.Binary);
+    if (b0 & (rsv1 ? 0x30 : 0x70)) return this.fail(1002, 'the upstream set RSV bits the negotiated extensions do not use');
     const fin = (b0 & 0x80) !== 0;
     if (opcode >= Opcode.Close) {
       if (opcode > Opcode.Pong) return this.fail(1002, 'the upstream sent an unknown control opcode');
@@ -255,6 +266,7 @@ export class UpstreamWebSocket implements Timed {
       if (this.messageOpcode !== 0) return this.fail(1002, 'the upstream started a message inside a fragmented one');
       if (n > this.max) return this.fail(1009, 'message too big');
       this.messageOpcode = opcode;
+      this.compressed = rsv1;
     } else {
       return this.fail(1002, 'the upstream sent an unknown data opcode');
     }
@@ -294,6 +306,21 @@ export class UpstreamWebSocket implements Timed {
     }
     const binary = this.messageOpcode === Opcode.Binary;
     this.messageOpcode = 0;
+    if (this.compressed) {
+      this.compressed = false;
+      let inflated: Buffer | null;
+      try {
+        inflated = inflateMessage(message, this.max);
+      } catch {
+        this.fail(1007, 'the upstream sent a compressed message that does not inflate');
+        return;
+      }
+      if (inflated === null) {
+        this.fail(1009, 'message too big');
+        return;
+      }
+      message = inflated;
+    }
     if (!binary && !isUtf8(message)) {
       this.fail(1007, 'the upstream sent a text message that is not UTF-8');
       return;

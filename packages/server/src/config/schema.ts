@@ -77,9 +77,9 @@ export const upstreamKeys = [
   'tls',
   'websocket',
 ] as const;
-export const websocketKeys = ['max_message_size', 'idle_timeout', 'handshake_timeout', 'max_buffered', 'compression'] as const;
+export const websocketKeys = ['max_message_size', 'idle_timeout', 'handshake_timeout', 'max_buffered', 'compression', 'upstream_compression'] as const;
 /** The WebSocket limits an upstream may override (those of its own hop). */
-export const upstreamWebsocketKeys = ['max_message_size', 'handshake_timeout', 'max_buffered'] as const;
+export const upstreamWebsocketKeys = ['max_message_size', 'handshake_timeout', 'max_buffered', 'upstream_compression'] as const;
 const compressions = ['off', 'shared', 'dedicated'] as const;
 export const upstreamTlsKeys = ['verify', 'server_name', 'ca', 'cert', 'key'] as const;
 export const routeKeys = ['host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
@@ -175,6 +175,9 @@ function buildWebSocket(ctx: SchemaContext, path: KeyPath, value: unknown, upstr
   if (maxMessageSize !== undefined) out.maxMessageSize = maxMessageSize;
   const maxBuffered = size('max_buffered', d.maxBuffered, '4MiB');
   if (maxBuffered !== undefined) out.maxBuffered = maxBuffered;
+  if ('upstream_compression' in raw) {
+    out.upstreamCompression = field(ctx, raw, path, 'upstream_compression', (v) => checkBoolean(v, 'write true to offer permessage-deflate to the upstream, or false (the default)'), d.upstreamCompression, 'false');
+  }
   if ('handshake_timeout' in raw) out.handshakeTimeout = field(ctx, raw, path, 'handshake_timeout', (v) => checkDuration(v, '10s'), d.handshakeTimeout, formatDuration(d.handshakeTimeout));
   if (!upstream && 'idle_timeout' in raw) {
     out.idleTimeout = field(

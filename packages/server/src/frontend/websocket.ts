@@ -157,6 +157,7 @@ class Link implements UpgradeHooks, UpstreamSink {
     const up = new UpstreamWebSocket(u.socket, this, {
       maxMessageSize: u.limits.maxMessageSize,
       idleTimeout: this.fe.registry.idleTimeout,
+      deflate: u.deflate,
     });
     this.up = up;
     up.start(u.head);
