@@ -21,6 +21,7 @@ import {
   distDir,
   fmt,
   freePort,
+  groupCpuSeconds,
   haproxyPeer,
   HOST,
   list,
@@ -73,6 +74,9 @@ interface Sample {
   handshakes: number;
   /** messages/s per size, keyed by size. */
   echo: Record<string, number>;
+  /** The peer's CPU (its own processes; for direct, the origin's) per handshake and per message, µs. */
+  handshakeCpu: number;
+  echoCpu: Record<string, number>;
   errors: number;
 }
 
@@ -121,11 +125,21 @@ class WsLoad {
     });
   }
 
-  /** Rate (per second) summed over the threads, and the errors. */
-  async run(task: Omit<WsLoadTask, 'connections'>, connections: number): Promise<{ rate: number; errors: number }> {
+  /**
+   * Rate (per second) summed over the threads, the errors, and the CPU `pgids` spent per
+   * operation (µs). The CPU is read around the whole task, connection set-up included, and
+   * divided by the operations the measured rate would give over that time: a small bias, the
+   * same for every peer.
+   */
+  async run(task: Omit<WsLoadTask, 'connections'>, connections: number, pgids: number[] = []): Promise<{ rate: number; errors: number; cpuUs: number }> {
     const parts = splitEvenly(connections, this.threads);
+    const cpu0 = groupCpuSeconds(pgids);
+    const t0 = performance.now();
     const outs = await Promise.all(parts.map((c) => this.pool.run({ ...task, connections: c })));
-    return { rate: outs.reduce((a, o) => a + o.count / o.durationS, 0), errors: outs.reduce((a, o) => a + o.errors, 0) };
+    const cpu = groupCpuSeconds(pgids) - cpu0;
+    const wallS = (performance.now() - t0) / 1000;
+    const rate = outs.reduce((a, o) => a + o.count / o.durationS, 0);
+    return { rate, errors: outs.reduce((a, o) => a + o.errors, 0), cpuUs: (cpu * 1e6) / (rate * wallS) };
   }
 
   close(): Promise<void> {
@@ -254,18 +268,21 @@ async function main(): Promise<void> {
       warmup: (p) => load.run({ kind: 'echo', url: wsUrl(p), durationS: o.warmup, size: 64, inflight: o.inflight, binary: true }, o.connections),
       measure: async (p) => {
         const url = wsUrl(p);
-        const hs = await load.run({ kind: 'handshake', url, durationS: o.duration, size: 16, inflight: 1, binary: false }, o.handshakeConnections);
+        const hs = await load.run({ kind: 'handshake', url, durationS: o.duration, size: 16, inflight: 1, binary: false }, o.handshakeConnections, p.pgids);
         const echo: Record<string, number> = {};
+        const echoCpu: Record<string, number> = {};
         let errors = hs.errors;
         for (const size of sizes) {
-          const r = await load.run({ kind: 'echo', url, durationS: o.duration, size, inflight: o.inflight, binary: true }, o.connections);
+          const r = await load.run({ kind: 'echo', url, durationS: o.duration, size, inflight: o.inflight, binary: true }, o.connections, p.pgids);
           echo[size] = r.rate;
+          echoCpu[size] = r.cpuUs;
           errors += r.errors;
         }
         if (hs.rate === 0) throw new Error(`no handshake completed (${hs.errors} errors)`);
-        return { handshakes: hs.rate, echo, errors };
+        return { handshakes: hs.rate, echo, handshakeCpu: hs.cpuUs, echoCpu, errors };
       },
-      format: (s) => `${fmt(s.handshakes, 0).padStart(7)} hs/s  ${sizes.map((z) => `${z} B: ${fmt(s.echo[z]!, 0)} msg/s`).join('  ')}${s.errors ? `  ${s.errors} ERRORS` : ''}`,
+      format: (s) =>
+        `${fmt(s.handshakes, 0).padStart(7)} hs/s (${fmt(s.handshakeCpu, 0)} µs)  ${sizes.map((z) => `${z} B: ${fmt(s.echo[z]!, 0)} msg/s (${fmt(s.echoCpu[z]!, 1)} µs)`).join('  ')}${s.errors ? `  ${s.errors} ERRORS` : ''}`,
       log,
       pauseMs: 500,
     });
@@ -299,6 +316,18 @@ async function main(): Promise<void> {
       }),
     ]);
     const table = markdownTable(['peer', ...metricKeys.map((k) => `${k.label} (median)`)], rows, [false, ...metricKeys.map(() => true)]);
+    const cpuKeys: Array<{ label: string; get: (s: Sample) => number }> = [
+      { label: 'µs/handshake', get: (s) => s.handshakeCpu },
+      ...sizes.map((z) => ({ label: `µs/${z >= 1024 ? `${z / 1024} KiB` : `${z} B`} msg`, get: (s: Sample) => s.echoCpu[z]! })),
+    ];
+    const cpuTable = markdownTable(
+      ['peer', ...cpuKeys.map((k) => `${k.label} (median)`)],
+      names.map((n) => {
+        const ok = measurements.filter((m) => m.peer === n && m.sample).map((m) => m.sample!);
+        return [n, ...cpuKeys.map((k) => fmt(median(ok.map(k.get)), 1))];
+      }),
+      [false, ...cpuKeys.map(() => true)],
+    );
     const perRound = markdownTable(
       ['peer', ...Array.from({ length: o.rounds }, (_, i) => `round ${i + 1}`)],
       names.map((n) => [
@@ -321,6 +350,12 @@ async function main(): Promise<void> {
       idle
         ? `Idle memory: ${idle.connections} idle proxied WebSockets through Portcullis (${idle.workers} workers; a worker holds two sockets per WebSocket and the file limit here is ${fdLimit()}): workers' RSS ${idle.rssBeforeMiB.toFixed(1)} MiB before, ${idle.rssAfterMiB.toFixed(1)} MiB after, **${idle.perConnectionKiB.toFixed(2)} KiB per idle proxied WebSocket**.`
         : 'Idle memory: not measured (--idle 0).',
+      '',
+      '## CPU',
+      '',
+      "What each operation cost the peer's own processes (for `direct`, the origin's), medians over the rounds. On a shared machine this moves much less than the rates.",
+      '',
+      cpuTable,
       '',
       '## Per round',
       '',
