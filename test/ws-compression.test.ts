@@ -28,7 +28,8 @@ const inflate = (p: Buffer): Buffer =>
 t.test('upstream_compression: the upstream gets the offer, and messages of every kind pass both ways through a compressing upstream', T, async (t) => {
   const origin = await startWsOrigin(t, {}, { deflate: true });
   const proxy = await cliWs.start(t, { servers: [origin.port], websocket: { upstream_compression: 'true' } });
-  const c = connect(proxy.port, '/echo');
+  // The client offers permessage-deflate of its own: the upstream must see the proxy's offer instead.
+  const c = connect(proxy.port, '/echo', { perMessageDeflate: true });
   await c.opened;
   const offer = origin.upgrades[0]!.headers.filter(([n]) => n.toLowerCase() === 'sec-websocket-extensions').map(([, v]) => v);
   t.same(offer, [OFFER], 'the upstream handshake carries the proxy\'s offer, not the client\'s');

@@ -179,16 +179,14 @@ function timeWait(): Array<{ local: number; remote: number }> {
 t.test('cli: after a closing handshake the proxy waits for the upstream to close TCP, so TIME_WAIT is held by the upstream and not on the proxy\'s ports', T, async (t) => {
   // An origin that closes TCP 300 ms after the close frames have crossed: a proxy that does not
   // wait for it closes first and is left holding TIME_WAIT.
-  const linger = (io: Parameters<Parameters<typeof rawWebSocket>[0]>[0]): void => {
-    setTimeout(() => io.end(), 300);
-  };
+  const LINGER_MS = 300;
   const origin = await startWsOrigin(t, {
     // Answers the client's close, then lingers.
     answers: rawWebSocket((io) => {
       io.socket.on('data', () => {
         if (io.frames.some((f) => f.opcode === 8)) {
           io.write(frame(8, Buffer.from([0x03, 0xe8])));
-          linger(io);
+          setTimeout(() => io.end(), LINGER_MS);
         }
       });
     }),
@@ -196,7 +194,7 @@ t.test('cli: after a closing handshake the proxy waits for the upstream to close
     starts: rawWebSocket((io) => {
       io.write(frame(8, Buffer.from([0x03, 0xe8])));
       io.socket.on('data', () => {
-        if (io.frames.some((f) => f.opcode === 8)) linger(io);
+        if (io.frames.some((f) => f.opcode === 8)) setTimeout(() => io.end(), LINGER_MS);
       });
     }),
   });
