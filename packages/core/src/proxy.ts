@@ -314,6 +314,12 @@ class ProxyExchange implements Exchange, PoolRequest {
 
   onComplete(): void {
     if (this.phase === Phase.Done) return;
+    if (this.upstreamPaused) {
+      // The whole response is read: the socket goes back to the pool (or on to the next
+      // pipelined response) reading, whatever this client's backlog.
+      this.upstreamPaused = false;
+      this.conn?.resume();
+    }
     if (!this.headSent) {
       const h = this.resHead!;
       const body = this.firstChunk;

@@ -187,8 +187,10 @@ export class UwsDownstream implements Downstream {
 
   end(): void {
     if (this.done) return;
+    // A known-size body ends itself in tryEnd. If its tail is still waiting for the client,
+    // onWritable's tryEnd takes it and that ends the response: ending now would lose the tail.
+    if (this.pending !== null) return;
     this.done = true;
-    // A known-size body ended itself in tryEnd; an unknown one is closed with the last chunk.
     this.res.cork(() => this.res.end());
   }
 
