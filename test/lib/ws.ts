@@ -138,7 +138,8 @@ export async function startWsOrigin(t: Test, raw: Record<string, RawHandler> = {
         const q = new URL(url, 'http://x').searchParams;
         let left = Number(q.get('bytes'));
         const size = Number(q.get('size') ?? 65536);
-        const chunk = Buffer.alloc(size, 7);
+        // Every byte of every message is `fill`: streams with different fills cannot be mixed up unseen.
+        const chunk = Buffer.alloc(size, Number(q.get('fill') ?? 7));
         const pump = (): void => {
           while (left > 0 && ws.readyState === WebSocket.OPEN) {
             const n = Math.min(size, left);

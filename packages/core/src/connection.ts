@@ -12,6 +12,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { clock, type Timed } from './clock.js';
+import { sharedRead } from './read-buffer.js';
 import { ParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1/response-parser.js';
 import { describeTlsError } from './tls-error.js';
 import { FailureKind, UpstreamError } from './upstream-error.js';
@@ -96,17 +97,20 @@ export class Connection implements ResponseSink, Timed {
     this.parser = new ResponseParser(this);
     // For plain TCP, noDelay as an option sets TCP_NODELAY once, after connecting; setNoDelay()
     // before the connect has libuv set it on the new socket and Node again once connected.
+    // Reads land in the thread's shared buffer (read-buffer.ts): no 'data' events on this socket.
+    const onread = sharedRead((d) => this.onRead(d));
     let socket: net.Socket;
     if (opts.tls) {
-      socket = tls.connect({ host: opts.host, port: opts.port, ...opts.tls });
+      // tls.connect takes onread too (Node's docs), though @types/node leaves it out.
+      const tlsOpts: tls.ConnectionOptions & { onread: net.OnReadOpts } = { host: opts.host, port: opts.port, ...opts.tls, onread };
+      socket = tls.connect(tlsOpts);
       socket.setNoDelay(true);
     } else {
-      socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
+      socket = net.connect({ host: opts.host, port: opts.port, noDelay: true, onread });
     }
     this.socket = socket;
     this.deadline = clock.now + opts.connectTimeout;
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => this.onConnect());
-    socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: Error) => this.onError(e));
     socket.on('close', () => this.onClose());
@@ -176,6 +180,15 @@ export class Connection implements ResponseSink, Timed {
   /** Whether this socket has ever answered: a reused socket can be stale. */
   get reused(): boolean {
     return this.served > 0;
+  }
+
+  /** Where reads go once detach() handed the socket on; null while it is an HTTP connection. */
+  private reader: ((data: Buffer) => void) | null = null;
+
+  private onRead(data: Buffer): void {
+    if (this.reader !== null) this.reader(data);
+    else if (this.state !== ConnState.Closed) this.onData(data);
+    else this.socket.destroy();
   }
 
   private onData(data: Buffer): void {
@@ -285,10 +298,13 @@ export class Connection implements ResponseSink, Timed {
    * request's onHead. The connection stops listening, leaves its pool (it no longer counts as an
    * upstream HTTP connection) and passes on the bytes read after the head through `take`, still
    * within the current read. The socket is never destroyed by this connection afterwards.
+   *
+   * The socket still reads into the shared buffer, so it emits no 'data': the new owner gets its
+   * bytes by calling `listen` (see read-buffer.ts for how long they are valid). A read that comes
+   * before anyone listens has no reader, and the socket is destroyed rather than lose bytes.
    */
   detach(take: (rest: Buffer | null) => void): net.Socket {
     const socket = this.socket;
-    socket.removeAllListeners('data');
     socket.removeAllListeners('end');
     socket.removeAllListeners('error');
     socket.removeAllListeners('close');
@@ -298,6 +314,11 @@ export class Connection implements ResponseSink, Timed {
     this.handover = take;
     this.owner.closed(this);
     return socket;
+  }
+
+  /** After detach(): where the socket's bytes go from now on. */
+  listen(reader: (data: Buffer) => void): void {
+    this.reader = reader;
   }
 
   /** Close a healthy idle socket (idle timeout, too many idle, request limit). */

@@ -37,8 +37,9 @@ export interface Downstream {
    */
   writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void;
   /**
-   * A body chunk, valid until the next write. Returns false when the client is backed up: the
-   * core stops reading the upstream until the frontend calls `exchange.writable()`.
+   * A body chunk, valid only during the call (it lies in the upstream socket's read buffer, which
+   * the next read reuses: a frontend that keeps it copies it). Returns false when the client is
+   * backed up: the core stops reading the upstream until the frontend calls `exchange.writable()`.
    */
   write(chunk: Buffer): boolean;
   /** The response ended cleanly. */

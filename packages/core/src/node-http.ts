@@ -26,7 +26,7 @@ export class NodeDownstream implements Downstream {
     if (!bodyless && body !== null) headers = headers.concat('content-length', String(body.length));
     res.writeHead(status, reason, headers);
     if (bodyless || body === null) res.end();
-    else res.end(body);
+    else res.end(Buffer.from(body)); // lent, and node:http may queue it: copy
   }
 
   writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void {
@@ -39,7 +39,8 @@ export class NodeDownstream implements Downstream {
 
   write(chunk: Buffer): boolean {
     if (this.res.destroyed) return true;
-    return this.res.write(chunk);
+    // Lent by the core (read-buffer.ts), and node:http may queue it rather than send it now.
+    return this.res.write(Buffer.from(chunk));
   }
 
   end(): void {

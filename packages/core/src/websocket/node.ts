@@ -60,7 +60,7 @@ class Tunnel implements UpgradeHooks {
     const h = up.rawHeaders;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     client.write(head + '\r\n', 'latin1');
-    if (up.head !== null && up.head.length > 0) client.write(up.head);
+    if (up.head !== null && up.head.length > 0) client.write(Buffer.from(up.head));
     if (this.clientHead.length > 0) upstream.write(this.clientHead);
     const done = (): void => {
       client.destroy();
@@ -68,9 +68,15 @@ class Tunnel implements UpgradeHooks {
     };
     upstream.on('error', done);
     upstream.on('close', done);
+    upstream.on('end', () => client.end());
     client.on('error', done);
     client.on('close', done);
-    upstream.pipe(client);
+    // The upstream reads into the shared buffer (no 'data', no pipe): copy what the client is
+    // given, since it may queue it, and stop reading while the client is backed up.
+    up.listen((data) => {
+      if (!client.write(Buffer.from(data))) upstream.pause();
+    });
+    client.on('drain', () => upstream.resume());
     client.pipe(upstream);
     upstream.resume();
   }

@@ -17,7 +17,12 @@ import { checkSwitch, type ClientHandshake, type ExtensionMode } from './handsha
 export interface UpstreamSwitch {
   /** The upstream socket, now owned by the caller (nothing in the pool refers to it). */
   socket: net.Socket;
-  /** Bytes the upstream sent right after its 101 head (first frames), or null. */
+  /**
+   * Receive the socket's bytes: it reads into a buffer shared by the thread's upstream sockets,
+   * so it emits no 'data' and `data` is valid only during the call. Call it within onSwitch.
+   */
+  listen(reader: (data: Buffer) => void): void;
+  /** Bytes the upstream sent right after its 101 head (first frames), or null; valid during onSwitch. */
   head: Buffer | null;
   /** The subprotocol the upstream chose ('' for none). */
   protocol: string;
@@ -90,6 +95,7 @@ export class UpgradeRequest {
     const socket = conn.detach((rest) => {
       this.hooks.onSwitch({
         socket,
+        listen: (reader) => conn.listen(reader),
         head: rest,
         protocol: checked.protocol,
         extensions: checked.extensions,

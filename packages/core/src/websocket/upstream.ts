@@ -12,9 +12,12 @@
  * TIME_WAIT, and on the proxy that would be an ephemeral port to this one upstream address for
  * a minute per WebSocket: at a few hundred closes a second the ports run out.
  *
- * Messages go to a sink (the frontend's client hop) as views of the socket's own read buffers
- * whenever a message arrived in one read: nothing is copied on that path. Text is checked as
- * UTF-8 once, here (the client hop's library does not check what it sends).
+ * Messages go to a sink (the frontend's client hop) as views of the read buffer whenever a
+ * message arrived in one read: nothing is copied on that path. A pool socket reads into a buffer
+ * shared by the thread (read-buffer.ts), so what must outlive a read is copied once: a frame
+ * spanning reads is gathered in a buffer of its final size, a finished fragment of a longer
+ * message is kept as a copy. Text is checked as UTF-8 once, here (the client hop's library does
+ * not check what it sends).
  */
 import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
@@ -42,6 +45,11 @@ export interface UpstreamLegOptions {
   idleTimeout: number;
   /** permessage-deflate was negotiated (no context takeover either way). */
   deflate?: boolean;
+  /**
+   * How the socket's bytes arrive when not as 'data' events: a pool socket's
+   * `UpstreamSwitch.listen`. The reader's `data` is valid only during the call.
+   */
+  listen?: (reader: (data: Buffer) => void) => void;
 }
 
 const enum State {
@@ -82,8 +90,14 @@ export class UpstreamWebSocket implements Timed {
   private fin = false;
   /** Opcode of the data message being assembled from fragments (0 when none). */
   private messageOpcode = 0;
+  /** The finished fragments of the message being assembled (owned copies). */
   private parts: Buffer[] | null = null;
   private partsBytes = 0;
+  /** Payload size of the frame being read. */
+  private frameLength = 0;
+  /** The payload of a data frame that spans reads, gathered at its final size; null otherwise. */
+  private frameBuf: Buffer | null = null;
+  private frameFill = 0;
   /** The payload of a control frame split across reads (at most 125 bytes). */
   private controlParts: Buffer[] | null = null;
   private readChunk: Buffer = EMPTY;
@@ -100,7 +114,8 @@ export class UpstreamWebSocket implements Timed {
     this.deflate = opts.deflate === true;
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on('data', (d: Buffer) => this.onData(d));
+    if (opts.listen !== undefined) opts.listen((d) => this.onData(d));
+    else socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => this.lost());
     socket.on('error', () => this.lost());
     socket.on('close', () => this.lost());
@@ -195,37 +210,44 @@ export class UpstreamWebSocket implements Timed {
         if (pos < 0) return;
         if (this.remaining === 0) {
           this.remaining = -1;
-          this.frameDone(EMPTY);
+          this.frameDone(EMPTY, true);
         }
         continue;
       }
       const avail = len - pos;
       const rem = this.remaining;
-      if (avail >= rem && this.controlParts === null && (this.parts === null || this.opcode >= Opcode.Close)) {
-        // The whole payload is here and nothing of it came before: a view, no copy.
+      if (avail >= rem && this.frameBuf === null && this.controlParts === null) {
+        // The whole payload is in this read: a view, no copy.
         const payload = buf.subarray(pos, pos + rem);
         pos += rem;
         this.remaining = -1;
-        this.frameDone(payload);
+        this.frameDone(payload, false);
         continue;
       }
+      // The payload spans reads: keep what this read has of it (the read buffer is reused).
       const take = avail < rem ? avail : rem;
-      const piece = buf.subarray(pos, pos + take);
+      if (this.opcode >= Opcode.Close) {
+        (this.controlParts ??= []).push(Buffer.from(buf.subarray(pos, pos + take)));
+      } else {
+        if (this.frameBuf === null) {
+          this.frameBuf = Buffer.allocUnsafe(this.frameLength);
+          this.frameFill = 0;
+        }
+        buf.copy(this.frameBuf, this.frameFill, pos, pos + take);
+        this.frameFill += take;
+      }
       pos += take;
       this.remaining = rem - take;
-      if (this.opcode >= Opcode.Close) (this.controlParts ??= []).push(piece);
-      else {
-        (this.parts ??= []).push(piece);
-        this.partsBytes += take;
-      }
       if (this.remaining === 0) {
         this.remaining = -1;
         if (this.opcode >= Opcode.Close) {
           const payload = Buffer.concat(this.controlParts!);
           this.controlParts = null;
-          this.frameDone(payload);
+          this.frameDone(payload, true);
         } else {
-          this.frameDone(null);
+          const payload = this.frameBuf!;
+          this.frameBuf = null;
+          this.frameDone(payload, true);
         }
       }
     }
@@ -273,6 +295,7 @@ export class UpstreamWebSocket implements Timed {
     this.opcode = opcode;
     this.fin = fin;
     this.remaining = n;
+    this.frameLength = n;
     return p;
   }
 
@@ -281,25 +304,25 @@ export class UpstreamWebSocket implements Timed {
     return -1;
   }
 
-  /** A frame is complete: `payload` is its payload, or null when it went to `parts`. */
-  private frameDone(payload: Buffer | null): void {
+  /** A frame is complete; `owned` when `payload` is not a view of the read buffer. */
+  private frameDone(payload: Buffer, owned: boolean): void {
     const op = this.opcode;
     if (op >= Opcode.Close) {
-      this.control(op, payload!);
+      this.control(op, payload);
       return;
     }
     if (!this.fin) {
-      if (payload !== null && payload.length > 0) {
-        (this.parts ??= []).push(payload);
+      if (payload.length > 0) {
+        (this.parts ??= []).push(owned ? payload : Buffer.from(payload));
         this.partsBytes += payload.length;
       }
       return;
     }
     let message: Buffer;
     const parts = this.parts;
-    if (parts === null) message = payload!;
+    if (parts === null) message = payload;
     else {
-      if (payload !== null && payload.length > 0) parts.push(payload);
+      if (payload.length > 0) parts.push(payload);
       message = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       this.parts = null;
       this.partsBytes = 0;
@@ -410,6 +433,7 @@ export class UpstreamWebSocket implements Timed {
     legs.delete(this);
     this.parts = null;
     this.controlParts = null;
+    this.frameBuf = null;
     this.headPart = null;
     const s = this.socket;
     if (!s.destroyed) {

@@ -125,7 +125,8 @@ export class UwsDownstream implements Downstream {
         if (finished) {
           this.done = true;
         } else if (!sent) {
-          this.pending = chunk;
+          // uWS kept none of what it did not send, and the chunk is only lent to us: copy it.
+          this.pending = Buffer.from(chunk);
           this.pendingOffset = offset;
           ok = false;
         }

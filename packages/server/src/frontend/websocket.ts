@@ -158,6 +158,7 @@ class Link implements UpgradeHooks, UpstreamSink {
       maxMessageSize: u.limits.maxMessageSize,
       idleTimeout: this.fe.registry.idleTimeout,
       deflate: u.deflate,
+      listen: u.listen,
     });
     this.up = up;
     up.start(u.head);
