@@ -36,6 +36,36 @@ for (const fe of wsFrontends) {
       await c.closed;
     });
 
+    t.test('a ping, a message and a close frame each split across reads keep every byte', T, async (t) => {
+      // Each frame is sent in two writes 40 ms apart, cut inside its payload: the second read
+      // reuses the memory of the first, so a part kept without a copy comes out wrong.
+      let io: Parameters<Parameters<typeof rawWebSocket>[0]>[0] | undefined;
+      const halves = (f: Buffer, at: number): Buffer[] => [f.subarray(0, at), f.subarray(at)];
+      const parts = [
+        ...halves(frame(0x9, 'ping-payload'), 5),
+        ...halves(frame(0x1, 'a message in two reads'), 9),
+        ...halves(frame(0x8, Buffer.concat([Buffer.from([0x0f, 0xa1]), Buffer.from('split reason')])), 6),
+      ];
+      const origin = await startWsOrigin(t, {
+        split: rawWebSocket((x) => {
+          io = x;
+          parts.forEach((p, i) => setTimeout(() => x.write(p), 40 * (i + 1)));
+          // The server closes TCP once the client's close frame is back (RFC 6455 7.1.1).
+          x.socket.on('data', () => {
+            if (x.frames.some((f) => f.opcode === 0x8)) x.end();
+          });
+        }),
+      });
+      const proxy = await fe.start(t, { servers: [origin.port] });
+      const c = connect(proxy.port, '/raw/split');
+      await c.opened;
+      const m = await c.next();
+      t.same([m.binary, m.data.toString()], [false, 'a message in two reads'], 'the message is whole');
+      t.same(await c.closed, { code: 4001, reason: 'split reason' }, 'the close code and reason are whole');
+      const pong = await waitFor(() => io!.frames.find((f) => f.opcode === 0xa), 3000, 'a pong on the upstream hop');
+      t.equal(pong.payload.toString(), 'ping-payload', 'the pong carries the whole ping payload');
+    });
+
     t.test('messages of every length encoding pass both ways intact (7-bit, 16-bit and 64-bit lengths)', T, async (t) => {
       const origin = await startWsOrigin(t);
       const proxy = await fe.start(t, { servers: [origin.port] });
