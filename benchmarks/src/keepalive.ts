@@ -23,6 +23,7 @@ import {
   nodeHttpProxyPeer,
   uwsUpstreamClientPeer,
   portcullisPeer,
+  baselineCli,
   readOptions,
   roundsTable,
   runRounds,
@@ -67,6 +68,10 @@ const specs = {
   duration: { default: 5, help: 'seconds measured per peer per round' },
   warmup: { default: 1, help: 'seconds of warm-up load before each measurement (discarded)' },
   connections: { default: 50, help: 'keep-alive connections' },
+  baseline: {
+    default: '',
+    help: "another build's packages/server/dist/cli.js, measured as peer baseline-1 (before/after a change)",
+  },
   peers: {
     default: 'direct,portcullis-1,portcullis-N,portcullis-1-pipe,uws+node-http,uws+undici,node-http-proxy,nginx,nginx-ka64,haproxy',
     help: 'peers to measure, comma-separated',
@@ -83,11 +88,12 @@ const specs = {
   write: { default: 'yes', help: 'write benchmarks/results/keepalive-<date>.{md,json}: yes | no' },
 };
 
-function peerCatalogue(o: { portcullisWorkers: number; pipelining: number; pipeSockets: number }): Map<string, PeerDef> {
+function peerCatalogue(o: { portcullisWorkers: number; pipelining: number; pipeSockets: number; baseline: string }): Map<string, PeerDef> {
   const n = o.portcullisWorkers;
   const defs: Array<[string, PeerDef]> = [
     ['direct', directPeer()],
     ['portcullis-1', portcullisPeer({ name: 'portcullis-1', workers: 1 })],
+    ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: baselineCli(o.baseline) })],
     // Named after its worker count on this machine (portcullis-2 on 2 cores).
     ['portcullis-N', portcullisPeer({ name: `portcullis-${n}`, workers: n })],
     [

@@ -33,6 +33,7 @@ import {
   nginxPeer,
   nodeHttpProxyPeer,
   portcullisPeer,
+  baselineCli,
   readOptions,
   runRounds,
   sleep,
@@ -59,6 +60,10 @@ const specs = {
   inflight: { default: 4, help: 'messages each echo connection keeps in flight' },
   handshakeConnections: { default: 20, help: 'concurrent open-echo-close loops of the handshake run' },
   sizes: { default: '64,4096,65536', help: 'echo message sizes in bytes, comma-separated' },
+  baseline: {
+    default: '',
+    help: "another build's packages/server/dist/cli.js, measured as peer baseline-1 (before/after a change)",
+  },
   peers: {
     default: 'direct,portcullis-1,portcullis-N,node-http-proxy,nginx,haproxy',
     help: 'peers to measure, comma-separated',
@@ -103,10 +108,11 @@ async function startWsOrigin(runDir: string): Promise<Origin> {
   };
 }
 
-function catalogue(workers: number): Map<string, PeerDef> {
+function catalogue(workers: number, baseline: string): Map<string, PeerDef> {
   return new Map<string, PeerDef>([
     ['direct', directPeer()],
     ['portcullis-1', portcullisPeer({ name: 'portcullis-1', workers: 1 })],
+    ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: baselineCli(baseline) })],
     ['portcullis-N', portcullisPeer({ name: `portcullis-${workers}`, workers })],
     ['node-http-proxy', nodeHttpProxyPeer()],
     ['nginx', nginxPeer()],
@@ -243,7 +249,7 @@ async function main(): Promise<void> {
   const log = (m: string): void => console.log(m);
   const machine = machineInfo();
   log(`# upgrade benchmark, ${started.toISOString()}\n${machineMarkdown(machine)}\n`);
-  const defs = catalogue(o.portcullisWorkers);
+  const defs = catalogue(o.portcullisWorkers, o.baseline);
   const selected: PeerDef[] = [];
   for (const name of list(o.peers)) {
     const def = defs.get(name);

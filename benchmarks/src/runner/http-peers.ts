@@ -25,6 +25,14 @@ export function directPeer(): PeerDef {
 
 export const portcullisCli = join(repoRoot, 'packages', 'server', 'dist', 'cli.js');
 
+/**
+ * The `baseline-1` peer's cli.js: `--baseline` names another checkout's build, so a change is
+ * measured against the code before it in one run (a ratio; absolute figures drift here).
+ */
+export function baselineCli(path: string): string {
+  return path === '' ? join(repoRoot, 'missing-baseline', 'cli.js (pass --baseline <cli.js>)') : path;
+}
+
 export interface PortcullisPeerOptions {
   name: string;
   workers: number;
@@ -32,6 +40,8 @@ export interface PortcullisPeerOptions {
   pipelining?: number;
   /** Upstream sockets opened before pipelined requests share them (the `keepalive` key). */
   keepalive?: number;
+  /** Another build's cli.js (the `--baseline` of a benchmark); default: this checkout's. */
+  cli?: string;
 }
 
 /**
@@ -42,8 +52,9 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
   return {
     name: opts.name,
     start: async (ctx) => {
-      if (!existsSync(portcullisCli)) {
-        throw new SkipPeer(`${portcullisCli} does not exist (build the server first: pnpm build)`);
+      const cli = opts.cli ?? portcullisCli;
+      if (!existsSync(cli)) {
+        throw new SkipPeer(`${cli} does not exist (build the server first: pnpm build)`);
       }
       const port = await freePort();
       const common = ['--no-access-log', '--log-level', 'warn'];
@@ -67,11 +78,11 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
             '',
           ].join('\n'),
         );
-        args = [portcullisCli, '--config', configPath, ...common];
+        args = [cli, '--config', configPath, ...common];
         detail = `--config (workers: ${opts.workers}, upstream pipelining: ${opts.pipelining}${opts.keepalive !== undefined ? `, keepalive: ${opts.keepalive}` : ''})`;
       } else {
         args = [
-          portcullisCli,
+          cli,
           '--listen',
           `${HOST}:${port}`,
           '--to',
@@ -119,7 +130,7 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
       return {
         name: opts.name,
         url,
-        detail: `node packages/server/dist/cli.js ${detail}`,
+        detail: `node ${opts.cli ?? 'packages/server/dist/cli.js'} ${detail}`,
         pgids: proc.pgids,
         stop: () => proc.stop(),
       };
