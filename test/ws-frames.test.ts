@@ -66,12 +66,12 @@ for (const fe of wsFrontends) {
       t.equal(pong.payload.toString(), 'ping-payload', 'the pong carries the whole ping payload');
     });
 
-    t.test('messages of every length encoding pass both ways intact (7-bit, 16-bit and 64-bit lengths)', T, async (t) => {
+    t.test('messages of every length encoding pass both ways intact (7-bit, 16-bit and 64-bit lengths; 3 MB over many reads)', T, async (t) => {
       const origin = await startWsOrigin(t);
       const proxy = await fe.start(t, { servers: [origin.port] });
       const c = connect(proxy.port, '/echo');
       await c.opened;
-      for (const size of [0, 1, 125, 126, 65535, 65536, 300_000]) {
+      for (const size of [0, 1, 125, 126, 65535, 65536, 300_000, 3_000_000]) {
         const data = Buffer.alloc(size);
         for (let i = 0; i < size; i++) data[i] = (i * 31 + size) & 0xff;
         c.ws.send(data);

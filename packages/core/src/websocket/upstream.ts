@@ -65,6 +65,8 @@ const CLOSE_TIMEOUT = 5_000;
 const FIN_TIMEOUT = 1_000;
 const EMPTY = Buffer.alloc(0);
 const PING = Buffer.alloc(0);
+/** See frameRoom(). */
+const GATHER_AT_ONCE = 1024 * 1024;
 
 /** Every open leg, for the idle and close deadlines (one coarse sweep, see clock.ts). */
 const legs = new Set<UpstreamWebSocket>();
@@ -229,11 +231,8 @@ export class UpstreamWebSocket implements Timed {
       if (this.opcode >= Opcode.Close) {
         (this.controlParts ??= []).push(Buffer.from(buf.subarray(pos, pos + take)));
       } else {
-        if (this.frameBuf === null) {
-          this.frameBuf = Buffer.allocUnsafe(this.frameLength);
-          this.frameFill = 0;
-        }
-        buf.copy(this.frameBuf, this.frameFill, pos, pos + take);
+        const into = this.frameRoom(take);
+        buf.copy(into, this.frameFill, pos, pos + take);
         this.frameFill += take;
       }
       pos += take;
@@ -245,12 +244,31 @@ export class UpstreamWebSocket implements Timed {
           this.controlParts = null;
           this.frameDone(payload, true);
         } else {
-          const payload = this.frameBuf!;
+          const payload = this.frameBuf!.subarray(0, this.frameFill);
           this.frameBuf = null;
           this.frameDone(payload, true);
         }
       }
     }
+  }
+
+  /**
+   * The gathering buffer of the frame being read, with room for `n` more bytes. A frame up to
+   * GATHER_AT_ONCE gets its final size at once; a larger one grows as its bytes arrive, so that
+   * a header alone never reserves up to max_message_size.
+   */
+  private frameRoom(n: number): Buffer {
+    const need = this.frameFill + n;
+    let b = this.frameBuf;
+    if (b === null) {
+      this.frameFill = 0;
+      b = this.frameBuf = Buffer.allocUnsafe(Math.min(this.frameLength, Math.max(GATHER_AT_ONCE, n)));
+    } else if (need > b.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.frameLength, Math.max(b.length * 2, need)));
+      b.copy(grown, 0, 0, this.frameFill);
+      b = this.frameBuf = grown;
+    }
+    return b;
   }
 
   /** Parse a frame header at buf[pos]; returns the position after it, or -1 (incomplete/failed). */
