@@ -8,14 +8,14 @@ import t from 'tap';
 import type { ClientRequest, Downstream } from '../src/downstream.js';
 import { createProxy } from '../src/proxy.js';
 
-/** A client whose connection is always backed up: write() says so, and it never drains. */
-class BackedUpClient implements Downstream {
+/** A client that records what it gets; a backed-up one says so on every write and never drains. */
+class RecordingClient implements Downstream {
   status = 0;
   body: Buffer[] = [];
   ended = false;
   readonly done: Promise<void>;
   private resolve!: () => void;
-  constructor(private readonly drains: boolean) {
+  constructor(private readonly backedUp: boolean) {
     this.done = new Promise((r) => (this.resolve = r));
   }
   respond(status: number, _reason: string, _headers: string[], body: Buffer | null): void {
@@ -29,7 +29,7 @@ class BackedUpClient implements Downstream {
   }
   write(chunk: Buffer): boolean {
     this.body.push(Buffer.from(chunk));
-    return this.drains;
+    return !this.backedUp;
   }
   end(): void {
     this.ended = true;
@@ -73,13 +73,13 @@ t.test('a response that completes while its client is backed up leaves its upstr
   const proxy = createProxy({ target: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` });
   t.teardown(() => proxy.close());
 
-  const first = new BackedUpClient(false);
+  const first = new RecordingClient(true);
   proxy.handle(get('/split'), first);
   await first.done;
   t.equal(Buffer.concat(first.body).toString(), 'hello', 'the first client got the body');
 
   // The first client never drains. The second request reuses the idle socket, which must read.
-  const second = new BackedUpClient(true);
+  const second = new RecordingClient(false);
   proxy.handle(get('/next'), second);
   let timer: NodeJS.Timeout | undefined;
   const stuck = new Promise((r) => (timer = setTimeout(() => r('stuck'), 2000)));
