@@ -1,9 +1,11 @@
 /**
  * https upstreams (`servers: [https://…]`): verification on by default (a configured CA file, the
  * server's name or a configured server_name), 502 with the TLS reason in the log when it fails,
- * the `verify: false` opt-out for self-signed origins, client certificates (mTLS), and the
- * keep-alive pool reusing TLS sessions exactly as it reuses plain sockets.
+ * the `verify: false` opt-out for self-signed origins, client certificates (mTLS), the
+ * keep-alive pool reusing TLS sessions exactly as it reuses plain sockets, and large bodies to
+ * slow readers (pausing and resuming a TLS socket that reads into the shared buffer).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import t from 'tap';
 import { certDir, issue, makeCa } from './lib/certs.js';
@@ -11,7 +13,7 @@ import { request } from './lib/client.js';
 import { headerValues } from './lib/http1.js';
 import type { Echo } from './lib/origins.js';
 import { startCliWithConfig, startHttpsOrigin } from './lib/tls.js';
-import { freePort } from './lib/util.js';
+import { freePort, withTimeout } from './lib/util.js';
 
 const T = { timeout: 60_000 };
 
@@ -25,6 +27,16 @@ const client = issue(clientCa, 'portcullis-client', { dns: ['portcullis.client']
 const origin = await startHttpsOrigin(t, { cert: originCert.chain.pem, key: originCert.key.pem });
 const mtlsOrigin = await startHttpsOrigin(t, { cert: originCert.chain.pem, key: originCert.key.pem, clientCa: clientCa.cert.pem });
 const poolOrigin = await startHttpsOrigin(t, { cert: originCert.chain.pem, key: originCert.key.pem });
+const BIG = 8 * 1024 * 1024;
+const bigBodies = [0, 1, 2].map(() => randomBytes(BIG));
+const bigOrigin = await startHttpsOrigin(t, {
+  cert: originCert.chain.pem,
+  key: originCert.key.pem,
+  handler: (req, res) => {
+    res.writeHead(200, { 'content-length': String(BIG) });
+    res.end(bigBodies[Number(req.url!.split('/').pop())]);
+  },
+});
 const port = await freePort();
 
 const cli = await startCliWithConfig(
@@ -59,8 +71,11 @@ upstreams:
     servers: ["https://127.0.0.1:${poolOrigin.port}"]
     tls: { ca: ${ca.cert.path}, server_name: origin.internal }
     keepalive: 10
+  big:
+    servers: ["https://127.0.0.1:${bigOrigin.port}"]
+    tls: { ca: ${ca.cert.path}, server_name: origin.internal }
 routes:
-${['pooled', 'by-ip', 'by-name', 'system-cas', 'wrong-ca', 'wrong-name', 'no-verify', 'mtls', 'mtls-without-cert'].map((u) => `  - { path: /${u}/, upstream: ${u} }`).join('\n')}
+${['big', 'pooled', 'by-ip', 'by-name', 'system-cas', 'wrong-ca', 'wrong-name', 'no-verify', 'mtls', 'mtls-without-cert'].map((u) => `  - { path: /${u}/, upstream: ${u} }`).join('\n')}
 `,
   port,
 );
@@ -126,4 +141,36 @@ t.test('keep-alive over TLS: 70 requests reuse one TLS session to the origin, as
   t.ok(poolOrigin.handshakes >= 1 && poolOrigin.handshakes <= 2, `TLS handshakes with the origin: ${poolOrigin.handshakes} (expected 1-2)`);
   t.ok(poolOrigin.connections >= 1 && poolOrigin.connections <= 2, `TCP connections to the origin: ${poolOrigin.connections} (expected 1-2)`);
   t.equal(new Set(poolOrigin.requests.map((r) => r.connId)).size, poolOrigin.handshakes, 'requests spread over those sessions only');
+});
+
+t.test('three 8 MiB bodies from an https upstream to slow readers at once arrive byte-exact', T, async (t) => {
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  const slowGet = (i: number): Promise<{ length: number; sha: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: `/big/${i}`, agent: false });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const h = createHash('sha256');
+        let length = 0;
+        let since = 0;
+        res.on('data', (d: Buffer) => {
+          h.update(d);
+          length += d.length;
+          since += d.length;
+          if (since >= 512 * 1024) {
+            // A slow reader: the proxy backs up and pauses the TLS socket to the origin.
+            since = 0;
+            res.pause();
+            setTimeout(() => res.resume(), 15);
+          }
+        });
+        res.on('end', () => resolve({ length, sha: h.digest('hex') }));
+        res.on('error', reject);
+      });
+    });
+  const got = await withTimeout(Promise.all([0, 1, 2].map(slowGet)), 45_000, 'three slow downloads over TLS');
+  got.forEach((g, i) => {
+    t.equal(g.length, BIG, `download ${i}: every byte`);
+    t.equal(g.sha, sha(bigBodies[i]!), `download ${i}: byte-exact`);
+  });
 });
