@@ -7,8 +7,8 @@
  * chunk waits); several interleaved slow readers do, as a wrong sha256.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
 import t from 'tap';
+import { slowGet } from './lib/client.js';
 import { frontends, toOrigins } from './lib/frontends.js';
 import { startOrigin } from './lib/origins.js';
 import { sleep, withTimeout } from './lib/util.js';
@@ -22,44 +22,8 @@ const SHAPES = [
   { downloads: 6, size: 4 * 1024 * 1024, firstStall: 0, burst: 256 * 1024, pause: 20 },
   { downloads: 4, size: 16 * 1024 * 1024, firstStall: 300, burst: 1024 * 1024, pause: 10 },
 ];
-type Shape = (typeof SHAPES)[number];
 const BODIES = Array.from({ length: 6 }, () => randomBytes(16 * 1024 * 1024));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-interface Got {
-  length: number;
-  sha: string;
-  complete: boolean;
-}
-
-/** GET `path` as a slow reader of `shape`. */
-function slowGet(port: number, path: string, shape: Shape): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      if (shape.firstStall > 0) {
-        res.pause();
-        setTimeout(() => res.resume(), shape.firstStall);
-      }
-      const h = createHash('sha256');
-      let length = 0;
-      let sinceStall = 0;
-      res.on('data', (d: Buffer) => {
-        h.update(d);
-        length += d.length;
-        sinceStall += d.length;
-        if (sinceStall >= shape.burst) {
-          sinceStall = 0;
-          res.pause();
-          setTimeout(() => res.resume(), shape.pause);
-        }
-      });
-      res.on('end', () => resolve({ length, sha: h.digest('hex'), complete: res.complete }));
-      res.on('error', reject);
-    });
-  });
-}
 
 for (const fe of frontends) {
   t.test(fe.name, async (t) => {

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import t from 'tap';
 import { certDir, issue, makeCa } from './lib/certs.js';
-import { request } from './lib/client.js';
+import { request, slowGet } from './lib/client.js';
 import { headerValues } from './lib/http1.js';
 import type { Echo } from './lib/origins.js';
 import { startCliWithConfig, startHttpsOrigin } from './lib/tls.js';
@@ -145,30 +145,9 @@ t.test('keep-alive over TLS: 70 requests reuse one TLS session to the origin, as
 
 t.test('three 8 MiB bodies from an https upstream to slow readers at once arrive byte-exact', T, async (t) => {
   const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-  const slowGet = (i: number): Promise<{ length: number; sha: string }> =>
-    new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port, path: `/big/${i}`, agent: false });
-      req.on('error', reject);
-      req.on('response', (res) => {
-        const h = createHash('sha256');
-        let length = 0;
-        let since = 0;
-        res.on('data', (d: Buffer) => {
-          h.update(d);
-          length += d.length;
-          since += d.length;
-          if (since >= 512 * 1024) {
-            // A slow reader: the proxy backs up and pauses the TLS socket to the origin.
-            since = 0;
-            res.pause();
-            setTimeout(() => res.resume(), 15);
-          }
-        });
-        res.on('end', () => resolve({ length, sha: h.digest('hex') }));
-        res.on('error', reject);
-      });
-    });
-  const got = await withTimeout(Promise.all([0, 1, 2].map(slowGet)), 45_000, 'three slow downloads over TLS');
+  // Slow readers: the proxy backs up and pauses the TLS socket to the origin.
+  const reads = [0, 1, 2].map((i) => slowGet(port, `/big/${i}`, { burst: 512 * 1024, pause: 15 }));
+  const got = await withTimeout(Promise.all(reads), 45_000, 'three slow downloads over TLS');
   got.forEach((g, i) => {
     t.equal(g.length, BIG, `download ${i}: every byte`);
     t.equal(g.sha, sha(bigBodies[i]!), `download ${i}: byte-exact`);

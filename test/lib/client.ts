@@ -113,3 +113,39 @@ export async function requestJson<T>(r: ClientRequest): Promise<{ res: ClientRes
 }
 
 export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** How a slow reader reads: nothing for `firstStall` ms, then a `pause` ms stop after every `burst` bytes. */
+export interface SlowReader {
+  firstStall?: number;
+  burst: number;
+  pause: number;
+}
+
+/** GET `path` as a slow reader, so that the proxy backs up; what arrived, hashed as it came. */
+export function slowGet(port: number, path: string, r: SlowReader): Promise<{ length: number; sha: string; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      if ((r.firstStall ?? 0) > 0) {
+        res.pause();
+        setTimeout(() => res.resume(), r.firstStall);
+      }
+      const h = createHash('sha256');
+      let length = 0;
+      let sinceStall = 0;
+      res.on('data', (d: Buffer) => {
+        h.update(d);
+        length += d.length;
+        sinceStall += d.length;
+        if (sinceStall >= r.burst) {
+          sinceStall = 0;
+          res.pause();
+          setTimeout(() => res.resume(), r.pause);
+        }
+      });
+      res.on('end', () => resolve({ length, sha: h.digest('hex'), complete: res.complete }));
+      res.on('error', reject);
+    });
+  });
+}
