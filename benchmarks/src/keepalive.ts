@@ -23,7 +23,6 @@ import {
   nodeHttpProxyPeer,
   uwsUpstreamClientPeer,
   portcullisPeer,
-  baselineCli,
   readOptions,
   roundsTable,
   runRounds,
@@ -93,7 +92,7 @@ function peerCatalogue(o: { portcullisWorkers: number; pipelining: number; pipeS
   const defs: Array<[string, PeerDef]> = [
     ['direct', directPeer()],
     ['portcullis-1', portcullisPeer({ name: 'portcullis-1', workers: 1 })],
-    ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: baselineCli(o.baseline) })],
+    ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: o.baseline })],
     // Named after its worker count on this machine (portcullis-2 on 2 cores).
     ['portcullis-N', portcullisPeer({ name: `portcullis-${n}`, workers: n })],
     [

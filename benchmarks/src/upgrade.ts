@@ -33,7 +33,6 @@ import {
   nginxPeer,
   nodeHttpProxyPeer,
   portcullisPeer,
-  baselineCli,
   readOptions,
   runRounds,
   sleep,
@@ -112,7 +111,7 @@ function catalogue(workers: number, baseline: string): Map<string, PeerDef> {
   return new Map<string, PeerDef>([
     ['direct', directPeer()],
     ['portcullis-1', portcullisPeer({ name: 'portcullis-1', workers: 1 })],
-    ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: baselineCli(baseline) })],
+    ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: baseline })],
     ['portcullis-N', portcullisPeer({ name: `portcullis-${workers}`, workers })],
     ['node-http-proxy', nodeHttpProxyPeer()],
     ['nginx', nginxPeer()],

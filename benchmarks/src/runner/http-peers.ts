@@ -25,14 +25,6 @@ export function directPeer(): PeerDef {
 
 export const portcullisCli = join(repoRoot, 'packages', 'server', 'dist', 'cli.js');
 
-/**
- * The `baseline-1` peer's cli.js: `--baseline` names another checkout's build, so a change is
- * measured against the code before it in one run (a ratio; absolute figures drift here).
- */
-export function baselineCli(path: string): string {
-  return path === '' ? join(repoRoot, 'missing-baseline', 'cli.js (pass --baseline <cli.js>)') : path;
-}
-
 export interface PortcullisPeerOptions {
   name: string;
   workers: number;
@@ -40,7 +32,10 @@ export interface PortcullisPeerOptions {
   pipelining?: number;
   /** Upstream sockets opened before pipelined requests share them (the `keepalive` key). */
   keepalive?: number;
-  /** Another build's cli.js (the `--baseline` of a benchmark); default: this checkout's. */
+  /**
+   * Another build's cli.js, for the `baseline-1` peer (a benchmark's `--baseline`: a change
+   * measured against the code before it in one run); default: this checkout's. '' when not given.
+   */
   cli?: string;
 }
 
@@ -52,6 +47,7 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
   return {
     name: opts.name,
     start: async (ctx) => {
+      if (opts.cli === '') throw new SkipPeer("no --baseline given (another build's packages/server/dist/cli.js)");
       const cli = opts.cli ?? portcullisCli;
       if (!existsSync(cli)) {
         throw new SkipPeer(`${cli} does not exist (build the server first: pnpm build)`);
