@@ -95,10 +95,10 @@ export class Connection implements ResponseSink, Timed {
   constructor(owner: ConnectionOwner, opts: ConnectOptions) {
     this.owner = owner;
     this.parser = new ResponseParser(this);
-    // For plain TCP, noDelay as an option sets TCP_NODELAY once, after connecting; setNoDelay()
-    // before the connect has libuv set it on the new socket and Node again once connected.
     // Reads land in the thread's shared buffer (read-buffer.ts): no 'data' events on this socket.
     const onread = sharedRead((d) => this.onRead(d));
+    // For plain TCP, noDelay as an option sets TCP_NODELAY once, after connecting; setNoDelay()
+    // before the connect has libuv set it on the new socket and Node again once connected.
     let socket: net.Socket;
     if (opts.tls) {
       // tls.connect takes onread too (Node's docs), though @types/node leaves it out.

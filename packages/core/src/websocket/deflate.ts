@@ -60,9 +60,8 @@ export function acceptDeflate(extensions: string): boolean | string {
 export function deflateMessage(data: Uint8Array): Buffer {
   const out = zlib.deflateRawSync(data, SYNC);
   // A sync flush ends with the empty stored block; the frame carries the data without it.
-  return out.length >= 4 && out[out.length - 4] === 0 && out[out.length - 3] === 0 && out[out.length - 2] === 0xff && out[out.length - 1] === 0xff
-    ? out.subarray(0, out.length - 4)
-    : out;
+  const end = out.length - TAIL.length;
+  return end >= 0 && TAIL.equals(out.subarray(end)) ? out.subarray(0, end) : out;
 }
 
 /**
