@@ -11,6 +11,7 @@ import os from 'node:os';
 import {
   LoadGenerator,
   directPeer,
+  floorPeer,
   fmt,
   groupCpuSeconds,
   haproxyPeer,
@@ -72,7 +73,7 @@ const specs = {
     help: "another build's packages/server/dist/cli.js, measured as peer baseline-1 (before/after a change)",
   },
   peers: {
-    default: 'direct,portcullis-1,portcullis-N,portcullis-1-pipe,uws+node-http,uws+undici,node-http-proxy,nginx,nginx-ka64,haproxy',
+    default: 'direct,portcullis-1,portcullis-N,portcullis-1-pipe,floor,uws+node-http,uws+undici,node-http-proxy,nginx,nginx-ka64,haproxy',
     help: 'peers to measure, comma-separated',
   },
   load: { default: LOAD_CHOICE as string, help: `load generator shape: ${loadModes.join(' | ')}` },
@@ -102,6 +103,7 @@ function peerCatalogue(o: { portcullisWorkers: number; pipelining: number; pipeS
     // The upstream legs Portcullis's own HTTP/1.1 engine was chosen against, behind the same uWS.
     ['uws+node-http', uwsUpstreamClientPeer('http')],
     ['uws+undici', uwsUpstreamClientPeer('undici')],
+    ['floor', floorPeer('http-floor-relay.js', 'a bare relay on the same two parts (uWS 20.30 frontend, keep-alive node:net sockets upstream) and none of the proxy: request head copied as it came, no forwarded headers, routing, limits or timers, responses assumed whole in one read; the least this design can cost')],
     ['node-http-proxy', nodeHttpProxyPeer()],
     ['nginx', nginxPeer()],
     ['nginx-ka64', nginxPeer({ name: 'nginx-ka64', keepalive: 64 })],

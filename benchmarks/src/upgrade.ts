@@ -22,6 +22,7 @@ import {
   fmt,
   freePort,
   groupCpuSeconds,
+  floorPeer,
   haproxyPeer,
   HOST,
   list,
@@ -64,7 +65,7 @@ const specs = {
     help: "another build's packages/server/dist/cli.js, measured as peer baseline-1 (before/after a change)",
   },
   peers: {
-    default: 'direct,portcullis-1,portcullis-N,node-http-proxy,nginx,haproxy',
+    default: 'direct,portcullis-1,portcullis-N,floor,node-http-proxy,nginx,haproxy',
     help: 'peers to measure, comma-separated',
   },
   loadThreads: { default: 2, help: 'piscina worker threads of the load generator' },
@@ -115,6 +116,8 @@ function catalogue(workers: number, baseline: string): Map<string, PeerDef> {
     ['portcullis-N', portcullisPeer({ name: `portcullis-${workers}`, workers })],
     ['node-http-proxy', nodeHttpProxyPeer()],
     ['nginx', nginxPeer()],
+    ['floor', floorPeer('ws-floor-relay.js', 'a bare relay on the same two parts (uWS 20.30 client hop, node:net upstream hop) and none of the proxy: no checks, limits, timers or backpressure, mask key zero; the least this design can cost')],
+    ['nginx-N', nginxPeer({ name: `nginx-${workers}`, workers })],
     ['haproxy', haproxyPeer()],
   ]);
 }

@@ -138,12 +138,15 @@ export interface NginxPeerOptions {
   name?: string;
   /** `keepalive` of the upstream block: 10 in the authentik guide, 64 in performance.md. */
   keepalive?: number;
+  /** `worker_processes`: 1 by default, to compare one worker with one; N with Portcullis's N. */
+  workers?: number;
 }
 
-/** nginx, one worker, the authentik guide's proxy settings on plain HTTP. */
+/** nginx, one worker unless told, the authentik guide's proxy settings on plain HTTP. */
 export function nginxPeer(opts: NginxPeerOptions = {}): PeerDef {
   const name = opts.name ?? 'nginx';
   const keepalive = opts.keepalive ?? 10;
+  const workers = opts.workers ?? 1;
   return {
     name,
     start: async (ctx) => {
@@ -153,7 +156,7 @@ export function nginxPeer(opts: NginxPeerOptions = {}): PeerDef {
       const proc = startNginx(bin, {
         name,
         runDir: ctx.runDir,
-        workers: 1,
+        workers,
         http: `${guideUpstream(ctx.origin, keepalive)}
   server {
     listen ${HOST}:${port} backlog=4096;${guideLocation}
@@ -164,7 +167,7 @@ export function nginxPeer(opts: NginxPeerOptions = {}): PeerDef {
       return {
         name,
         url,
-        detail: `worker_processes 1, upstream keepalive ${keepalive}, the authentik guide's proxy_set_header lines`,
+        detail: `worker_processes ${workers}, upstream keepalive ${keepalive}, the authentik guide's proxy_set_header lines`,
         pgids: proc.pgids,
         stop: () => proc.stop(),
       };
@@ -246,6 +249,29 @@ export function nodeHttpProxyPeer(): PeerDef {
         pgids: proc.pgids,
         stop: () => proc.stop(),
       };
+    },
+  };
+}
+
+/**
+ * The floor of Portcullis's design: a bare relay on the same two parts (a uWS frontend, node:net
+ * sockets upstream) that does nothing a proxy must do beyond moving the bytes, from
+ * `children/<script>`. Its cost is the part of Portcullis's that uWS and Node set, not our code.
+ */
+export function floorPeer(script: string, detail: string): PeerDef {
+  return {
+    name: 'floor',
+    start: async (ctx) => {
+      const port = await freePort();
+      const proc = startProcess({
+        name: 'floor',
+        command: process.execPath,
+        args: [join(distDir, 'children', script), HOST, String(port), ctx.origin.host, String(ctx.origin.port), ctx.origin.body],
+        logDir: ctx.runDir,
+      });
+      const url = `http://${HOST}:${port}/`;
+      await waitOrStop(proc, url, ctx);
+      return { name: 'floor', url, detail, pgids: proc.pgids, stop: () => proc.stop() };
     },
   };
 }
