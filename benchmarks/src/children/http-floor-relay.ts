@@ -71,18 +71,25 @@ function respond(up: Upstream, data: Buffer): void {
   });
 }
 
+/** Upstream reads land in one buffer for all sockets (Node's onread), as Portcullis's do. */
+const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+
 function connect(): Upstream {
-  const sock = net.connect({ host: originHost, port: Number(originPort), noDelay: true });
-  const up: Upstream = { sock, pending: null };
-  sock.on('data', (d: Buffer) => respond(up, d));
+  let up: Upstream | null = null;
+  const onRead = (n: number): boolean => {
+    respond(up!, readBuffer.subarray(0, n));
+    return true;
+  };
+  const sock = net.connect({ host: originHost, port: Number(originPort), noDelay: true, onread: { buffer: readBuffer, callback: onRead } });
+  up = { sock, pending: null };
   sock.on('error', () => {});
   // A socket the origin closed: forget it, and fail what it carried so that no client hangs.
   sock.on('close', () => {
     open--;
-    const i = idle.indexOf(up);
+    const i = idle.indexOf(up!);
     if (i >= 0) idle.splice(i, 1);
-    const p = up.pending;
-    up.pending = null;
+    const p = up!.pending;
+    up!.pending = null;
     if (p !== null && !p.aborted) p.res.cork(() => p.res.writeStatus('502 Bad Gateway').end());
   });
   return up;

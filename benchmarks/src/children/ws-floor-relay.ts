@@ -61,45 +61,41 @@ function relayDown(hop: Hop, data: Buffer): void {
 }
 
 /**
- * Client messages to the upstream, masked with key zero. The frames a socket gets in one
- * event-loop turn are laid out in one buffer and sent with one write: one copy of each payload
- * (uWS lends it for the callback only) and one syscall per socket per turn.
+ * Client messages to the upstream, masked with key zero. A socket is corked at its first frame
+ * of an event-loop turn and uncorked after the turn's I/O, so that its frames go out in one
+ * writev; small frames come from Node's buffer pool.
  */
-const TURN_BUFFER = 16 * 1024;
-const turn = new Map<net.Socket, { buf: Buffer; used: number }>();
+const corked = new Set<net.Socket>();
 function flush(): void {
-  for (const [sock, t] of turn) sock.write(t.buf.subarray(0, t.used));
-  turn.clear();
+  for (const s of corked) s.uncork();
+  corked.clear();
 }
 function relayUp(sock: net.Socket, message: ArrayBuffer, binary: boolean, op = binary ? 0x2 : 0x1): void {
   const n = message.byteLength;
   const headLen = n < 126 ? 6 : n < 65536 ? 8 : 14;
-  let t = turn.get(sock);
-  if (t === undefined) {
-    if (turn.size === 0) setImmediate(flush);
-    t = { buf: Buffer.allocUnsafe(Math.max(TURN_BUFFER, headLen + n)), used: 0 };
-    turn.set(sock, t);
-  } else if (t.used + headLen + n > t.buf.length) {
-    const grown = Buffer.allocUnsafe(Math.max(t.buf.length * 2, t.used + headLen + n));
-    t.buf.copy(grown, 0, 0, t.used);
-    t.buf = grown;
-  }
-  const frame = t.buf;
-  const at = t.used;
-  frame[at] = 0x80 | op;
-  if (n < 126) frame[at + 1] = 0x80 | n;
+  const frame = Buffer.allocUnsafe(headLen + n);
+  frame[0] = 0x80 | op;
+  if (n < 126) frame[1] = 0x80 | n;
   else if (n < 65536) {
-    frame[at + 1] = 0x80 | 126;
-    frame.writeUInt16BE(n, at + 2);
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(n, 2);
   } else {
-    frame[at + 1] = 0x80 | 127;
-    frame.writeUInt32BE(0, at + 2);
-    frame.writeUInt32BE(n, at + 6);
+    frame[1] = 0x80 | 127;
+    frame.writeUInt32BE(0, 2);
+    frame.writeUInt32BE(n, 6);
   }
-  frame.writeUInt32BE(0, at + headLen - 4);
-  frame.set(new Uint8Array(message), at + headLen);
-  t.used = at + headLen + n;
+  frame.writeUInt32BE(0, headLen - 4);
+  frame.set(new Uint8Array(message), headLen);
+  if (!corked.has(sock)) {
+    if (corked.size === 0) setImmediate(flush);
+    corked.add(sock);
+    sock.cork();
+  }
+  sock.write(frame);
 }
+
+/** Upstream reads land in one buffer for all sockets (Node's onread), as Portcullis's do. */
+const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 
 uWS
   .App()
@@ -114,23 +110,29 @@ uWS
       res.onAborted(() => {
         aborted = true;
       });
-      const sock = net.connect({ host: originHost, port: Number(originPort), noDelay: true });
-      const hop: Hop = { sock, ws: null, rest: null };
-      sock.on('error', () => hop.ws?.end(1011));
-      sock.on('close', () => hop.ws?.end(1011));
-      sock.write(handshake(key), 'latin1');
-      sock.once('data', (d: Buffer) => {
+      let hop: Hop | null = null;
+      let opened = false;
+      const onRead = (n: number): boolean => {
+        const data = readBuffer.subarray(0, n);
+        if (opened) {
+          if (hop!.ws !== null) hop!.ws.cork(() => relayDown(hop!, data));
+          return true;
+        }
+        opened = true;
         if (aborted) {
           sock.destroy();
-          return;
+          return false;
         }
-        res.cork(() => res.upgrade({ hop }, key, '', '', context));
-        sock.on('data', (more: Buffer) => {
-          if (hop.ws !== null) hop.ws.cork(() => relayDown(hop, more));
-        });
-        const end = d.indexOf(HEAD_END);
-        if (end >= 0 && end + 4 < d.length && hop.ws !== null) relayDown(hop, d.subarray(end + 4));
-      });
+        res.cork(() => res.upgrade({ hop: hop! }, key, '', '', context));
+        const end = data.indexOf(HEAD_END);
+        if (end >= 0 && end + 4 < data.length && hop!.ws !== null) hop!.ws.cork(() => relayDown(hop!, data.subarray(end + 4)));
+        return true;
+      };
+      const sock = net.connect({ host: originHost, port: Number(originPort), noDelay: true, onread: { buffer: readBuffer, callback: onRead } });
+      hop = { sock, ws: null, rest: null };
+      sock.on('error', () => hop!.ws?.end(1011));
+      sock.on('close', () => hop!.ws?.end(1011));
+      sock.write(handshake(key), 'latin1');
     },
     open: (ws) => {
       ws.getUserData().hop.ws = ws;
