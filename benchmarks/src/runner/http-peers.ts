@@ -228,29 +228,38 @@ backend app
   };
 }
 
-/** node-http-proxy with `new http.Agent({ keepAlive: true, maxSockets: 64 })`, in its own process. */
-export function nodeHttpProxyPeer(): PeerDef {
+/**
+ * A peer that is one of our `children/<script>` run as its own process, listening on a free port:
+ * `args(port, ctx)` are its arguments after the script.
+ */
+function childPeer(name: string, script: string, args: (port: number, ctx: PeerContext) => string[], detail: string): PeerDef {
   return {
-    name: 'node-http-proxy',
+    name,
     start: async (ctx) => {
       const port = await freePort();
       const proc = startProcess({
-        name: 'node-http-proxy',
+        name,
         command: process.execPath,
-        args: [join(distDir, 'children', 'node-http-proxy.js'), HOST, String(port), ctx.origin.url.replace(/\/$/, '')],
+        args: [join(distDir, 'children', script), ...args(port, ctx)],
         logDir: ctx.runDir,
       });
       const url = `http://${HOST}:${port}/`;
       await waitOrStop(proc, url, ctx);
-      return {
-        name: 'node-http-proxy',
-        url,
-        detail: 'http-proxy with http.Agent({ keepAlive: true, maxSockets: 64 }) and ws: true (a byte tunnel after the 101), one process',
-        pgids: proc.pgids,
-        stop: () => proc.stop(),
-      };
+      return { name, url, detail, pgids: proc.pgids, stop: () => proc.stop() };
     },
   };
+}
+
+const originUrl = (ctx: PeerContext): string => ctx.origin.url.replace(/\/$/, '');
+
+/** node-http-proxy with `new http.Agent({ keepAlive: true, maxSockets: 64 })`, in its own process. */
+export function nodeHttpProxyPeer(): PeerDef {
+  return childPeer(
+    'node-http-proxy',
+    'node-http-proxy.js',
+    (port, ctx) => [HOST, String(port), originUrl(ctx)],
+    'http-proxy with http.Agent({ keepAlive: true, maxSockets: 64 }) and ws: true (a byte tunnel after the 101), one process',
+  );
 }
 
 /**
@@ -259,21 +268,7 @@ export function nodeHttpProxyPeer(): PeerDef {
  * `children/<script>`. Its cost is the part of Portcullis's that uWS and Node set, not our code.
  */
 export function floorPeer(script: string, detail: string): PeerDef {
-  return {
-    name: 'floor',
-    start: async (ctx) => {
-      const port = await freePort();
-      const proc = startProcess({
-        name: 'floor',
-        command: process.execPath,
-        args: [join(distDir, 'children', script), HOST, String(port), ctx.origin.host, String(ctx.origin.port), ctx.origin.body],
-        logDir: ctx.runDir,
-      });
-      const url = `http://${HOST}:${port}/`;
-      await waitOrStop(proc, url, ctx);
-      return { name: 'floor', url, detail, pgids: proc.pgids, stop: () => proc.stop() };
-    },
-  };
+  return childPeer('floor', script, (port, ctx) => [HOST, String(port), ctx.origin.host, String(ctx.origin.port), ctx.origin.body], detail);
 }
 
 /**
@@ -281,31 +276,14 @@ export function floorPeer(script: string, detail: string): PeerDef {
  * `http` client (keep-alive agent, 64 sockets) or over undici 6's Pool (64 connections).
  */
 export function uwsUpstreamClientPeer(mode: 'http' | 'undici'): PeerDef {
-  const name = mode === 'http' ? 'uws+node-http' : 'uws+undici';
-  return {
-    name,
-    start: async (ctx) => {
-      const port = await freePort();
-      const proc = startProcess({
-        name,
-        command: process.execPath,
-        args: [join(distDir, 'children', 'uws-upstream-client.js'), mode, HOST, String(port), ctx.origin.url.replace(/\/$/, '')],
-        logDir: ctx.runDir,
-      });
-      const url = `http://${HOST}:${port}/`;
-      await waitOrStop(proc, url, ctx);
-      return {
-        name,
-        url,
-        detail:
-          mode === 'http'
-            ? 'uWS frontend, upstream through node:http with http.Agent({ keepAlive: true, maxSockets: 64 }), one process'
-            : 'uWS frontend, upstream through undici 6 Pool({ connections: 64 }), one process',
-        pgids: proc.pgids,
-        stop: () => proc.stop(),
-      };
-    },
-  };
+  return childPeer(
+    mode === 'http' ? 'uws+node-http' : 'uws+undici',
+    'uws-upstream-client.js',
+    (port, ctx) => [mode, HOST, String(port), originUrl(ctx)],
+    mode === 'http'
+      ? 'uWS frontend, upstream through node:http with http.Agent({ keepAlive: true, maxSockets: 64 }), one process'
+      : 'uWS frontend, upstream through undici 6 Pool({ connections: 64 }), one process',
+  );
 }
 
 async function waitOrStop(proc: ManagedProcess, url: string, ctx: PeerContext): Promise<void> {
