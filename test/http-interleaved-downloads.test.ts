@@ -6,9 +6,9 @@
  * that memory. One download alone never shows a missed copy (its own socket is paused while the
  * chunk waits); several interleaved slow readers do, as a wrong sha256.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { slowGet } from './lib/client.js';
+import { sha, slowGet } from './lib/client.js';
 import { frontends, toOrigins } from './lib/frontends.js';
 import { startOrigin } from './lib/origins.js';
 import { sleep, withTimeout } from './lib/util.js';
@@ -23,7 +23,6 @@ const SHAPES = [
   { downloads: 4, size: 16 * 1024 * 1024, firstStall: 300, burst: 1024 * 1024, pause: 10 },
 ];
 const BODIES = Array.from({ length: 6 }, () => randomBytes(16 * 1024 * 1024));
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 for (const fe of frontends) {
   t.test(fe.name, async (t) => {

@@ -5,11 +5,11 @@
  * keep-alive pool reusing TLS sessions exactly as it reuses plain sockets, and large bodies to
  * slow readers (pausing and resuming a TLS socket that reads into the shared buffer).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import t from 'tap';
 import { certDir, issue, makeCa } from './lib/certs.js';
-import { request, slowGet } from './lib/client.js';
+import { request, sha, slowGet } from './lib/client.js';
 import { headerValues } from './lib/http1.js';
 import type { Echo } from './lib/origins.js';
 import { startCliWithConfig, startHttpsOrigin } from './lib/tls.js';
@@ -144,7 +144,6 @@ t.test('keep-alive over TLS: 70 requests reuse one TLS session to the origin, as
 });
 
 t.test('three 8 MiB bodies from an https upstream to slow readers at once arrive byte-exact', T, async (t) => {
-  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
   // Slow readers: the proxy backs up and pauses the TLS socket to the origin.
   const reads = [0, 1, 2].map((i) => slowGet(port, `/big/${i}`, { burst: 512 * 1024, pause: 15 }));
   const got = await withTimeout(Promise.all(reads), 45_000, 'three slow downloads over TLS');

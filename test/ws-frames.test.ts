@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { cliWs, connect, frame, rawWebSocket, startWsOrigin, wsFrontends } from './lib/ws.js';
+import { cliWs, connect, frame, rawWebSocket, startWsOrigin, wsFrontends, type RawIo } from './lib/ws.js';
 import { waitFor } from './lib/util.js';
 
 const T = { timeout: 30_000 };
@@ -15,7 +15,7 @@ const T = { timeout: 30_000 };
 for (const fe of wsFrontends) {
   t.test(fe.name, async (t) => {
     t.test('a fragmented upstream message with a ping between its fragments arrives whole, and the ping is answered', T, async (t) => {
-      let io: Parameters<Parameters<typeof rawWebSocket>[0]>[0] | undefined;
+      let io: RawIo | undefined;
       const origin = await startWsOrigin(t, {
         frag: rawWebSocket((x) => {
           io = x;
@@ -39,7 +39,7 @@ for (const fe of wsFrontends) {
     t.test('a ping, a message and a close frame each split across reads keep every byte', T, async (t) => {
       // Each frame is sent in two writes 40 ms apart, cut inside its payload: the second read
       // reuses the memory of the first, so a part kept without a copy comes out wrong.
-      let io: Parameters<Parameters<typeof rawWebSocket>[0]>[0] | undefined;
+      let io: RawIo | undefined;
       const halves = (f: Buffer, at: number): Buffer[] => [f.subarray(0, at), f.subarray(at)];
       const parts = [
         ...halves(frame(0x9, 'ping-payload'), 5),

@@ -352,12 +352,21 @@ export function parseClientFrames(buf: Buffer): { frames: ClientFrame[]; rest: B
   return { frames, rest: buf.subarray(p) };
 }
 
+/** What a raw origin script gets: raw writes, the client frames received so far (unmasked), the socket. */
+export interface RawIo {
+  write(b: Buffer): void;
+  end(): void;
+  destroy(): void;
+  frames: ClientFrame[];
+  socket: net.Socket;
+}
+
 /**
  * A raw origin handler that accepts the upgrade (valid 101), then runs `script` with a way to
  * write raw frames and a list of the client frames received so far (unmasked).
  */
 export function rawWebSocket(
-  script: (io: { write(b: Buffer): void; end(): void; destroy(): void; frames: ClientFrame[]; socket: net.Socket }) => void,
+  script: (io: RawIo) => void,
   /** Extra header lines of the 101 (e.g. `Sec-WebSocket-Extensions: ...`). */
   extraHeaders = '',
 ): RawHandler {
