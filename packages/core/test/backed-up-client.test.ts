@@ -5,8 +5,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import type { ClientRequest, Downstream } from '../src/downstream.js';
-import { createProxy } from '../src/proxy.js';
+import type { ClientRequest, Downstream } from '../src/exchange/contract.js';
+import { createProxy } from '../src/exchange/proxy.js';
 
 /** A client that records what it gets; a backed-up one says so on every write and never drains. */
 class RecordingClient implements Downstream {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { compileCidrs, normalizeAddress } from '../src/cidr.js';
+import { compileCidrs, normalizeAddress } from '../src/headers/cidr.js';
 
 t.test('an empty list contains nothing', async (t) => {
   const m = compileCidrs([]);

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { clientAddress, compileForwarding, forwardedElement, isTrusted } from '../src/forwarded.js';
-import { forwardingDefaults } from '../src/options.js';
+import { clientAddress, compileForwarding, forwardedElement, isTrusted } from '../src/headers/forwarded.js';
+import { forwardingDefaults } from '../src/config/options.js';
 
 const untrusting = compileForwarding(forwardingDefaults);
 const trusting = compileForwarding({ ...forwardingDefaults, trustedProxies: ['10.0.0.0/8', 'fd00::/8'] });

@@ -6,7 +6,7 @@ import {
   equalsLower,
   isHopByHop,
   isHopByHopIgnoreCase,
-} from '../src/hop-by-hop.js';
+} from '../src/headers/hop-by-hop.js';
 
 const FIXED = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { compileForwarding } from '../src/forwarded.js';
-import { forwardingDefaults } from '../src/options.js';
-import { serializeRequestHead, type RequestHeadInput } from '../src/request-head.js';
+import { compileForwarding } from '../src/headers/forwarded.js';
+import { forwardingDefaults } from '../src/config/options.js';
+import { serializeRequestHead, type RequestHeadInput } from '../src/http1/request-head.js';
 
 const untrusting = compileForwarding(forwardingDefaults);
 const trusting = compileForwarding({ ...forwardingDefaults, trustedProxies: ['10.0.0.0/8', 'fd00::/8'] });

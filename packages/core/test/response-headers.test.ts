@@ -1,5 +1,5 @@
 import t from 'tap';
-import { filterResponseHeaders } from '../src/response-headers.js';
+import { filterResponseHeaders } from '../src/headers/response-headers.js';
 
 t.test('drops hop-by-hop, framing and Date headers in any case, keeps the rest in order', async (t) => {
   const input = [

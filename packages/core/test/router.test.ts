@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { RouteOptions } from '../src/options.js';
-import { compileRoutes } from '../src/router.js';
+import type { RouteOptions } from '../src/config/options.js';
+import { compileRoutes } from '../src/routing/router.js';
 
 function route(upstream: string, pathPrefix = '/', hosts: string[] = [], stripPrefix = false): RouteOptions {
   return { hosts, pathPrefix, stripPrefix, upstream };

@@ -3,7 +3,7 @@
  * one, and is an upstream's 101 a valid answer to the request we sent for it.
  */
 import { createHash } from 'node:crypto';
-import { equalsLower } from '../hop-by-hop.js';
+import { equalsLower } from '../headers/hop-by-hop.js';
 import type { ResponseHead } from '../http1/response-parser.js';
 import { acceptDeflate } from './deflate.js';
 

@@ -7,9 +7,9 @@
  * node:http tunnel).
  */
 import type net from 'node:net';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../upstream/connection.js';
 import type { ResponseHead } from '../http1/response-parser.js';
-import type { UpstreamWebSocketOptions } from '../options.js';
+import type { UpstreamWebSocketOptions } from '../config/options.js';
 import { DEFLATE_OFFER } from './deflate.js';
 import { checkSwitch, type ClientHandshake, type ExtensionMode } from './handshake.js';
 

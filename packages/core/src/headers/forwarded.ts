@@ -7,7 +7,7 @@
  * `$proxy_add_x_forwarded_for` does.
  */
 import { compileCidrs, normalizeAddress, type AddressMatcher } from './cidr.js';
-import type { ForwardingOptions } from './options.js';
+import type { ForwardingOptions } from '../config/options.js';
 
 export interface CompiledForwarding {
   /** The trusted proxies; `isTrusted` is the question to ask of a peer. */

@@ -7,9 +7,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { normalizeAddress } from './cidr.js';
-import type { ClientRequest, Downstream, Exchange } from './downstream.js';
-import type { Proxy } from './proxy.js';
+import { normalizeAddress } from '../headers/cidr.js';
+import type { ClientRequest, Downstream, Exchange } from '../exchange/contract.js';
+import type { Proxy } from '../exchange/proxy.js';
 
 const EMPTY = Buffer.alloc(0);
 

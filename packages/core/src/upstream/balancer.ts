@@ -3,7 +3,7 @@
  * checks and other policies come later). Pools are per thread: nothing here is shared.
  */
 import type tls from 'node:tls';
-import type { UpstreamOptions } from './options.js';
+import type { UpstreamOptions } from '../config/options.js';
 import { Pool } from './pool.js';
 
 export class Upstream {

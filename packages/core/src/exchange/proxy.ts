@@ -6,21 +6,21 @@
  *
  * createProxy() compiles the options once; handle() runs per request and is the hot path.
  */
-import { Upstream } from './balancer.js';
-import { clock } from './clock.js';
-import type { Connection } from './connection.js';
-import type { ClientRequest, Downstream, Exchange } from './downstream.js';
-import { compileForwarding, clientAddress, type CompiledForwarding } from './forwarded.js';
-import { BodyKind, type ResponseHead } from './http1/response-parser.js';
-import { normalizeOptions, type ProxyInit } from './normalize.js';
-import { websocketDefaults, type ProxyOptions, type UpstreamWebSocketOptions } from './options.js';
-import type { Pool, PoolRequest } from './pool.js';
-import { serializeRequestHead } from './request-head.js';
-import { filterResponseHeaders } from './response-headers.js';
-import { compileRoutes, type Router } from './router.js';
-import { FailureKind, statusFor, UpstreamError } from './upstream-error.js';
-import { clientHandshake } from './websocket/handshake.js';
-import { UpgradeRequest, type UpgradeHooks } from './websocket/upgrade.js';
+import { Upstream } from '../upstream/balancer.js';
+import { clock } from '../clock.js';
+import type { Connection } from '../upstream/connection.js';
+import type { ClientRequest, Downstream, Exchange } from './contract.js';
+import { compileForwarding, clientAddress, type CompiledForwarding } from '../headers/forwarded.js';
+import { BodyKind, type ResponseHead } from '../http1/response-parser.js';
+import { normalizeOptions, type ProxyInit } from '../config/normalize.js';
+import { websocketDefaults, type ProxyOptions, type UpstreamWebSocketOptions } from '../config/options.js';
+import type { Pool, PoolRequest } from '../upstream/pool.js';
+import { serializeRequestHead } from '../http1/request-head.js';
+import { filterResponseHeaders } from '../headers/response-headers.js';
+import { compileRoutes, type Router } from '../routing/router.js';
+import { FailureKind, statusFor, UpstreamError } from '../upstream/errors.js';
+import { clientHandshake } from '../websocket/handshake.js';
+import { UpgradeRequest, type UpgradeHooks } from '../websocket/upgrade.js';
 
 /** What the proxy reports when an exchange ends, for access logs and metrics. */
 export interface ExchangeResult {

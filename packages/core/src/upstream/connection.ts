@@ -11,11 +11,11 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { clock, type Timed } from './clock.js';
+import { clock, type Timed } from '../clock.js';
 import { sharedRead } from './read-buffer.js';
-import { ParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1/response-parser.js';
+import { ParseError, ResponseParser, type ResponseHead, type ResponseSink } from '../http1/response-parser.js';
 import { describeTlsError } from './tls-error.js';
-import { FailureKind, UpstreamError } from './upstream-error.js';
+import { FailureKind, UpstreamError } from './errors.js';
 
 export const enum ConnState {
   Connecting,

@@ -2,8 +2,8 @@
  * The HTTP/1.1 request head sent upstream, built as one string in one pass over the client's
  * headers: what must not cross the proxy is dropped, what the proxy vouches for is appended.
  */
-import { addConnectionTokens, connectionListedNames } from './hop-by-hop.js';
-import { forwardedElement, isTrusted, type CompiledForwarding } from './forwarded.js';
+import { addConnectionTokens, connectionListedNames } from '../headers/hop-by-hop.js';
+import { forwardedElement, isTrusted, type CompiledForwarding } from '../headers/forwarded.js';
 
 export interface RequestHeadInput {
   /** As received, case-sensitive. */

@@ -11,10 +11,10 @@
  * ones are retired one second before the server would drop them.
  */
 import type tls from 'node:tls';
-import { clock, watch, unwatch, type Timed } from './clock.js';
+import { clock, watch, unwatch, type Timed } from '../clock.js';
 import { Connection, ConnState, type Carried, type ConnectionOwner } from './connection.js';
-import type { ServerAddress, UpstreamOptions } from './options.js';
-import { FailureKind, UpstreamError } from './upstream-error.js';
+import type { ServerAddress, UpstreamOptions } from '../config/options.js';
+import { FailureKind, UpstreamError } from './errors.js';
 
 /** A request as the pool sees it. */
 export interface PoolRequest extends Carried {

@@ -3,7 +3,7 @@
  * `*.suffix` wildcard, else the routes without hosts), then the longest path prefix within that
  * virtual host picks the route. A virtual host never falls through to another on a path miss.
  */
-import type { RouteOptions } from './options.js';
+import type { RouteOptions } from '../config/options.js';
 
 export interface RouteMatch {
   route: RouteOptions;
