@@ -15,3 +15,4 @@ export { UpstreamWebSocket, type UpstreamSink, type UpstreamLegOptions } from '.
 export type { UpgradeHooks, UpstreamSwitch } from './websocket/upgrade.js';
 export { acceptFor, clientHandshake, type ClientHandshake } from './websocket/handshake.js';
 export { maskImplementation } from './websocket/frame.js';
+export { formatHostPort } from './headers/host.js';

@@ -15,6 +15,7 @@ import { clock, watch, unwatch, type Timed } from '../clock.js';
 import { Connection, ConnState, type Carried, type ConnectionOwner } from './connection.js';
 import type { ServerAddress, UpstreamOptions } from '../config/options.js';
 import { FailureKind, UpstreamError } from './errors.js';
+import { formatHostPort } from '../headers/host.js';
 
 /** A request as the pool sees it. */
 export interface PoolRequest extends Carried {
@@ -62,7 +63,7 @@ export class Pool implements ConnectionOwner {
     this.opts = opts;
     this.tls = tlsOptions;
     this.readTimeout = opts.readTimeout;
-    this.label = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
+    this.label = formatHostPort(server.host, server.port);
     watch(this.connections);
     watch(this.waitingView);
     watch(this.trimGroup);

@@ -4,6 +4,7 @@
  * It serves no traffic itself, so nothing a request does can take it down.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { formatHostPort } from '@portcullis/core';
 import { fileURLToPath } from 'node:url';
 import { withDemoOrigin, type ServerConfig } from '../config/index.js';
 import { startDemoOrigin } from '../demo-origin.js';
@@ -87,7 +88,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
           // Scripts and tests wait for this line: it is written at any level but silent.
           const announce = log.level === 'silent' || log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' });
           announce.info(
-            { listen: config.listeners.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), workers: config.workers, config: config.source },
+            { listen: config.listeners.map((l) => formatHostPort(l.host, l.port)), workers: config.workers, config: config.source },
             'ready',
           );
         } else if (announced) {

@@ -10,7 +10,7 @@
  * (uWS listens with SO_REUSEPORT), then closes the old app's listen socket: new handshakes get the
  * new certificates, connections already open stay on the old app until they end.
  */
-import type { Proxy } from '@portcullis/core';
+import { formatHostPort, type Proxy } from '@portcullis/core';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ListenerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -36,7 +36,7 @@ export interface Listening {
 
 /** `host:port` as written in logs. */
 export function addressOf(config: ListenerConfig): string {
-  return `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  return formatHostPort(config.host, config.port);
 }
 
 /** Every handler a listener serves, on one router of `app`. */

@@ -8,6 +8,7 @@
  */
 import { watch, realpathSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { formatHostPort } from '@portcullis/core';
 import type { ListenerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { loadCertificate, type LoadedCertificate } from './certificates.js';
@@ -16,7 +17,7 @@ import { loadCertificate, type LoadedCertificate } from './certificates.js';
 export type TlsMaterial = (LoadedCertificate[] | null)[];
 
 function label(listener: ListenerConfig, index: number): string {
-  return `listen[${index}] ${listener.host.includes(':') ? `[${listener.host}]` : listener.host}:${listener.port}`;
+  return `listen[${index}] ${formatHostPort(listener.host, listener.port)}`;
 }
 
 export class CertificateStore {
