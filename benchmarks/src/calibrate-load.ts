@@ -5,7 +5,6 @@
 // measured too as an outside reference for the ceiling. The choice made from it is written down
 // in keepalive.ts.
 //   pnpm --filter @portcullis/benchmarks run calibrate-load [--rounds 3 --duration 5 ...]
-import { spawn } from 'node:child_process';
 import {
   LoadGenerator,
   findBinary,
@@ -20,6 +19,7 @@ import {
   nginxPeer,
   readOptions,
   runRounds,
+  runWrk,
   startOrigin,
   startPeers,
   stopAll,
@@ -75,7 +75,9 @@ async function main(): Promise<void> {
     }
   }
   const run = (p: RunningPeer, seconds: number): Promise<LoadSample> =>
-    p.detail === 'wrk' ? runWrk(wrk!, p.url, o.connections, o.threads, seconds) : gens.get(p.detail)!.run(p.url, o.connections, seconds);
+    p.detail === 'wrk'
+      ? runWrk({ bin: wrk!, url: p.url, connections: o.connections, threads: o.threads, durationS: seconds })
+      : gens.get(p.detail)!.run(p.url, o.connections, seconds);
   type Sample = LoadSample & { targetCores: number };
   const measure = async (p: RunningPeer): Promise<Sample> => {
     const before = groupCpuSeconds(p.pgids);
@@ -119,38 +121,6 @@ async function main(): Promise<void> {
     await Promise.all([...gens.values()].map((g) => g.close()));
     await stopAll();
   }
-}
-
-/** wrk as an outside reference: parses "Requests/sec:" and the 99% line of --latency. */
-function runWrk(bin: string, url: string, connections: number, threads: number, seconds: number): Promise<LoadSample> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (seconds + 10) * 1000);
-    p.on('exit', () => {
-      clearTimeout(timer);
-      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-      const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
-      const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(out);
-      const total = /(\d+) requests in/.exec(out);
-      const errs = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-      if (!rps) return reject(new Error(`wrk output not understood:\n${out}`));
-      const ms = (m: RegExpExecArray | null) => (m ? Number(m[1]) * (m[2] === 'us' ? 1e-3 : m[2] === 's' ? 1e3 : 1) : NaN);
-      resolve({
-        rps: Number(rps[1]),
-        p50Ms: ms(p50),
-        p99Ms: ms(p99),
-        requests: total ? Number(total[1]) : 0,
-        durationS: seconds,
-        errors: errs ? Number(errs[1]) : 0,
-        exactLatency: true,
-        errorKinds: {},
-        loadCores: NaN,
-      });
-    });
-  });
 }
 
 main().catch(async (err: unknown) => {

@@ -12,3 +12,4 @@ export * from './net.js';
 export * from './processes.js';
 export * from './tools.js';
 export * from './cpu.js';
+export * from './wrk-run.js';

@@ -1,13 +1,22 @@
 // Load generation with autocannon, in one of three shapes (measured against each other by
-// `pnpm --filter @portcullis/benchmarks run calibrate-load`; see keepalive.ts for the choice):
+// `pnpm --filter @portcullis/benchmarks run calibrate-load`; see keepalive.ts for the choice),
+// or with wrk:
 //   single   one autocannon run in the benchmark's main thread
 //   workers  autocannon's own `workers` option (its worker threads, its merged histogram)
 //   piscina  a piscina pool of N threads, each running autocannon with connections/N
+//   wrk      Debian's wrk (C) as a child process, `-t<threads>`
 import { Piscina } from 'piscina';
 import { runAutocannon, type AutocannonOutcome, type AutocannonTask } from './autocannon-run.js';
+import { findBinary } from './tools.js';
+import { runWrk } from './wrk-run.js';
 
-export const loadModes = ['single', 'workers', 'piscina'] as const;
+export const loadModes = ['single', 'workers', 'piscina', 'wrk'] as const;
 export type LoadMode = (typeof loadModes)[number];
+
+/** The wrk binary (BENCH_WRK_BIN overrides, `none` hides it), or null when not installed. */
+export function wrkBinary(): string | null {
+  return findBinary('wrk');
+}
 
 export interface LoadSample {
   /** Completed responses per second over the measured run. */
@@ -34,15 +43,23 @@ export interface LoadGeneratorOptions {
   recordLatencies?: boolean;
 }
 
+/** A LoadGenerator's `wrk` mode without wrk installed. */
+export class NoWrk extends Error {}
+
 export class LoadGenerator {
   readonly mode: LoadMode;
   readonly threads: number;
   private readonly record: boolean;
   private pool: Piscina<AutocannonTask, AutocannonOutcome> | null = null;
+  private readonly wrk: string | null = null;
 
   constructor(opts: LoadGeneratorOptions) {
     this.mode = opts.mode;
     this.threads = opts.mode === 'single' ? 1 : Math.max(1, opts.threads);
+    if (this.mode === 'wrk') {
+      this.wrk = wrkBinary();
+      if (!this.wrk) throw new NoWrk('wrk is not installed (apt-get install -y wrk)');
+    }
     this.record = opts.recordLatencies !== false;
     if (this.mode === 'piscina') {
       this.pool = new Piscina({
@@ -63,10 +80,14 @@ export class LoadGenerator {
         return `autocannon with workers: ${this.threads}; latency: ${lat}`;
       case 'piscina':
         return `piscina pool of ${this.threads} threads, one autocannon run each with connections split; latency: ${lat}`;
+      case 'wrk':
+        return `wrk -t${this.threads} --latency (${this.wrk}), a child process; latency: wrk's HdrHistogram (µs steps)`;
     }
   }
 
   async run(url: string, connections: number, durationS: number): Promise<LoadSample> {
+    // wrk's CPU is its own process's (runWrk measures it); ours is idle meanwhile.
+    if (this.mode === 'wrk') return runWrk({ bin: this.wrk!, url, connections, durationS, threads: this.threads });
     const cpu = process.cpuUsage(); // the whole process: main thread and every worker thread
     const t0 = process.hrtime.bigint();
     const sample = await this.runOnce(url, connections, durationS);
