@@ -37,6 +37,12 @@ export interface PortcullisPeerOptions {
    * measured against the code before it in one run); default: this checkout's. '' when not given.
    */
   cli?: string;
+  /**
+   * true: Portcullis's default configuration, access log on at log level info, its stdout (every
+   * log line) to /dev/null, so that the benchmark measures what a user who changes nothing gets.
+   * Default false: `--no-access-log --log-level warn`, the proxy's work alone.
+   */
+  accessLog?: boolean;
 }
 
 /**
@@ -53,7 +59,8 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
         throw new SkipPeer(`${cli} does not exist (build the server first: pnpm build)`);
       }
       const port = await freePort();
-      const common = ['--no-access-log', '--log-level', 'warn'];
+      const accessLog = opts.accessLog === true;
+      const common = accessLog ? [] : ['--no-access-log', '--log-level', 'warn'];
       let args: string[];
       let detail: string;
       if (opts.pipelining !== undefined) {
@@ -91,12 +98,14 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
       }
       let sawReady = false;
       let fatal: string | undefined;
+      if (accessLog) detail += ' (default logging: access log on, level info; stdout to /dev/null)';
       const proc = startProcess({
         name: opts.name,
         command: process.execPath,
         args,
         cwd: repoRoot,
         logDir: ctx.runDir,
+        stdout: accessLog ? 'discard' : 'pipe',
         onLine: (line) => {
           if (line.includes('"msg":"ready"')) sawReady = true;
           // An error-level log line (pino level >= 50, e.g. "worker died") before ready: give up
@@ -112,10 +121,12 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
           timeoutMs: 20_000,
           abort: () => (fatal === undefined ? undefined : `${opts.name} logged an error while starting:\n${proc.lastLines()}`),
         });
-        const deadline = Date.now() + 2000;
+        // With stdout discarded the "ready" line cannot be seen; a peer with one worker is ready
+        // once it answers (that worker listens), so only a multi-worker one waits the 2 s.
+        const deadline = Date.now() + (accessLog && opts.workers === 1 ? 0 : 2000);
         while (!sawReady && Date.now() < deadline && !proc.hasExited) await sleep(50);
         if (proc.hasExited) throw new Error(`exited after answering:\n${proc.lastLines()}`);
-        if (!sawReady) {
+        if (!sawReady && !accessLog) {
           detail += '; no "ready" line seen, waited 2 s after it first answered';
           ctx.log(`  note: ${opts.name} printed no "msg":"ready" line`);
         }

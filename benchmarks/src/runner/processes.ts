@@ -17,6 +17,12 @@ export interface StartOptions {
   logDir: string;
   /** Called with each complete line the process prints on stdout or stderr. */
   onLine?: (line: string) => void;
+  /**
+   * 'discard': stdout goes to /dev/null (stderr is still captured). For a process that writes a
+   * line per request (an access log): piped to us, every line would cost this process CPU, and
+   * a file would cost the kernel writes a real deployment to /dev/null or journald would not.
+   */
+  stdout?: 'pipe' | 'discard';
 }
 
 export class ManagedProcess {
@@ -36,7 +42,7 @@ export class ManagedProcess {
     this.child = spawn(opts.command, opts.args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', opts.stdout === 'discard' ? 'ignore' : 'pipe', 'pipe'], // 'ignore' opens /dev/null
       detached: true, // own process group: stop() and the exit hook kill the whole tree
     });
     live.add(this);
