@@ -43,16 +43,26 @@ export function markdownTable(header: string[], rows: string[][], alignRight: bo
   return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+/** A ratio column: the peer's median of `metric` over the baseline peer's (ratio of medians). */
+export interface RatioColumn {
+  metric: string;
+  baseline: string;
+  /** Column header; default `vs <baseline>`. */
+  label?: string;
+}
+
 /**
  * The main table: one row per peer, the median of each metric over the rounds, and for each
  * ratio the ratio of medians against a baseline peer for one metric (e.g. req/s vs nginx).
+ * `flags` are appended to a peer's name (e.g. that some of its runs had errors).
  */
 export function summaryTable<S>(
   summaries: PeerSummary[],
   metrics: Array<Metric<S>>,
-  ratios: Array<{ metric: string; baseline: string }> = [],
+  ratios: RatioColumn[] = [],
+  flags: Record<string, string> = {},
 ): string {
-  const header = ['peer', ...metrics.map((m) => `${m.label} (median)`), ...ratios.map((r) => `vs ${r.baseline}`)];
+  const header = ['peer', ...metrics.map((m) => `${m.label} (median)`), ...ratios.map((r) => r.label ?? `vs ${r.baseline}`)];
   const rows = summaries.map((s) => {
     const row = [s.peer, ...metrics.map((m) => fmt(s.medians[m.key]!, m.digits))];
     for (const ratio of ratios) {
@@ -61,6 +71,7 @@ export function summaryTable<S>(
       row.push(b && v !== undefined && Number.isFinite(v) && b > 0 ? `${(v / b).toFixed(2)}x` : 'n/a');
     }
     if (s.failures) row[0] += ` (${s.failures} failed run${s.failures > 1 ? 's' : ''})`;
+    if (flags[s.peer]) row[0] += ` ${flags[s.peer]}`;
     return row;
   });
   return markdownTable(header, rows, header.map((_, i) => i > 0));
@@ -91,6 +102,7 @@ export interface MachineInfo {
   nginx: string | null;
   haproxy: string | null;
   autocannon: string | null;
+  wrk: string | null;
   loadAvgAtStart: number[];
   gitCommit: string | null;
 }
@@ -122,6 +134,8 @@ export function machineInfo(): MachineInfo {
     nginx: versionOf(findBinary('nginx'))?.replace(/^nginx version: /, '') ?? null,
     haproxy: versionOf(findBinary('haproxy'))?.replace(/ - https?:\S+/, '') ?? null,
     autocannon: autocannonVersion,
+    // `wrk -v` prints its version and then its usage, exit status 1.
+    wrk: versionOf(findBinary('wrk'))?.replace(/^wrk /, '').replace(/ Copyright.*$/, '') ?? null,
     loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
     gitCommit,
   };
@@ -130,7 +144,7 @@ export function machineInfo(): MachineInfo {
 export function machineMarkdown(m: MachineInfo): string {
   return [
     `- CPU: ${m.cpuModel}, ${m.cores} cores (available parallelism ${m.availableParallelism}), ${m.memoryGiB} GiB`,
-    `- OS: ${m.os}; Node ${m.node}; autocannon ${m.autocannon ?? '?'}`,
+    `- OS: ${m.os}; Node ${m.node}; autocannon ${m.autocannon ?? '?'}; wrk ${m.wrk ?? 'not installed'}`,
     `- nginx: ${m.nginx ?? 'not installed'}; HAProxy: ${m.haproxy ?? 'not installed'}`,
     `- load average at start: ${m.loadAvgAtStart.join(' ')}; commit ${m.gitCommit ?? '?'}`,
   ].join('\n');
