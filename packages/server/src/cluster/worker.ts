@@ -9,7 +9,8 @@ import { setSendTimeout } from '../frontend/downstream.js';
 import { addressOf, closeAll, listen, reloadCertificates, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
 import { closeWebSockets } from '../frontend/websocket.js';
-import { createLogger, flushLogger, type Logger } from '../log.js';
+import { AccessLog } from '../access-log.js';
+import { createLogger, flushLogger, logFd } from '../log.js';
 import type { TlsMaterial } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -31,12 +32,12 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
   const log = createLogger(config.logLevel, 'worker');
   const uws = loadUws();
   let inflight = 0;
-  const accessLog = config.accessLog && log.isLevelEnabled('info');
+  const accessLog = config.accessLog && log.isLevelEnabled('info') ? new AccessLog({ fd: logFd() }) : null;
   const proxy = createProxy(config.proxy, {
-    onExchangeEnd(r: ExchangeResult) {
+    logging(r: ExchangeResult) {
       inflight--;
       if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
-      if (accessLog) logAccess(log, r);
+      accessLog?.write(r);
     },
   });
   const counted: Proxy = {
@@ -73,6 +74,7 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
       for (const l of listening) closeAll(l);
       void proxy.close();
       flushLogger(log);
+      accessLog?.flush();
       setTimeout(() => process.exit(0), 50);
     }, 20);
   };
@@ -106,21 +108,4 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
   process.on('SIGINT', () => {
     // Ctrl-C reaches the whole process group; the supervisor decides how to stop.
   });
-}
-
-function logAccess(log: Logger, r: ExchangeResult): void {
-  const q = r.request.url.indexOf('?');
-  log.info(
-    {
-      client: r.client,
-      method: r.request.method,
-      path: q < 0 ? r.request.url : r.request.url.slice(0, q),
-      status: r.status,
-      bytes: r.bytes,
-      upstream: r.upstream,
-      duration: Math.round(r.duration * 100) / 100,
-      ...(r.aborted ? { aborted: true } : {}),
-    },
-    'access',
-  );
 }
