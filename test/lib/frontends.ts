@@ -21,6 +21,8 @@ export interface UpstreamSpec {
   servers: number[];
   /** ms */
   readTimeout?: number;
+  /** ms: the upstream's send_timeout (how long it may take no request body bytes). */
+  sendTimeout?: number;
   hostHeader?: string;
   keepalive?: number;
   /** Requests in flight per upstream socket. */
@@ -88,6 +90,7 @@ export function specToYaml(spec: ProxySpec, port: number): string {
     out.push(`  ${u.name}:`);
     out.push(`    servers: [${u.servers.map((p) => `127.0.0.1:${p}`).join(', ')}]`);
     if (u.readTimeout !== undefined) out.push(`    read_timeout: ${ms(u.readTimeout)}`);
+    if (u.sendTimeout !== undefined) out.push(`    send_timeout: ${ms(u.sendTimeout)}`);
     if (u.idleTimeout !== undefined) out.push(`    idle_timeout: ${ms(u.idleTimeout)}`);
     if (u.keepalive !== undefined) out.push(`    keepalive: ${u.keepalive}`);
     if (u.pipelining !== undefined) out.push(`    pipelining: ${u.pipelining}`);
@@ -121,6 +124,7 @@ export function specToCoreOptions(spec: ProxySpec): Record<string, unknown> {
       protocol: 'http',
     };
     if (u.readTimeout !== undefined) o.readTimeout = u.readTimeout;
+    if (u.sendTimeout !== undefined) o.sendTimeout = u.sendTimeout;
     if (u.idleTimeout !== undefined) o.idleTimeout = u.idleTimeout;
     if (u.keepalive !== undefined) o.keepalive = u.keepalive;
     if (u.pipelining !== undefined) o.pipelining = u.pipelining;

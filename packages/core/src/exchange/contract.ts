@@ -3,6 +3,8 @@
  * client's request into a ClientRequest, implements Downstream for the response, and feeds
  * request-body chunks, writability and aborts into the Exchange the core hands back.
  */
+import type { ProxyOptions } from '../config/options.js';
+import type { UpgradeHooks } from '../websocket/upgrade.js';
 
 export interface ClientRequest {
   /** As received, case-sensitive. */
@@ -59,4 +61,24 @@ export interface Exchange {
   writable(): void;
   /** The client went away: cancel the upstream request; its socket is never reused. */
   abort(): void;
+}
+
+/**
+ * A proxy as frontends see it: they hand it requests and feed the Exchange it returns. The
+ * adapters (node/, the server's uWS frontend) depend on this contract only, never on the
+ * implementation in proxy.ts.
+ */
+export interface Proxy {
+  readonly options: ProxyOptions;
+  /** Proxy one request. The frontend feeds the returned Exchange. */
+  handle(req: ClientRequest, down: Downstream): Exchange;
+  /**
+   * Proxy a WebSocket opening handshake (see websocket/upgrade.ts). A 101 from the upstream goes
+   * to `hooks.onSwitch`; any other answer (401, 426, a redirect) and every failure (502, 504) is
+   * written to `down` as for handle(). A request that is not a valid WebSocket handshake is
+   * proxied as plain HTTP, exactly as handle() would.
+   */
+  upgrade(req: ClientRequest, down: Downstream, hooks: UpgradeHooks): Exchange;
+  /** Stop taking new upstream sockets; idle ones close now, busy ones after their response. */
+  close(): Promise<void>;
 }

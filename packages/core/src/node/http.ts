@@ -8,8 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { normalizeAddress } from '../headers/cidr.js';
-import type { ClientRequest, Downstream, Exchange } from '../exchange/contract.js';
-import type { Proxy } from '../exchange/proxy.js';
+import type { ClientRequest, Downstream, Exchange, Proxy } from '../exchange/contract.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -31,9 +30,8 @@ export class NodeDownstream implements Downstream {
 
   writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void {
     if (this.res.destroyed) return;
-    if (contentLength >= 0 && (!bodyless || this.req.method === 'HEAD')) {
-      headers = headers.concat('content-length', String(contentLength));
-    }
+    // A bodiless answer carries the length the core decided (HEAD), if any; a body is framed here.
+    if (contentLength >= 0 && !bodyless) headers = headers.concat('content-length', String(contentLength));
     this.res.writeHead(status, reason, headers);
   }
 

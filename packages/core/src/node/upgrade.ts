@@ -14,9 +14,8 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Exchange } from '../exchange/contract.js';
+import type { Exchange, Proxy } from '../exchange/contract.js';
 import { clientRequestOf, NodeDownstream } from './http.js';
-import type { Proxy } from '../exchange/proxy.js';
 import type { UpgradeHooks, UpstreamSwitch } from '../websocket/upgrade.js';
 
 /** The body of an upgrade request arrives on the raw socket: backpressure goes there too. */

@@ -1,43 +1,45 @@
 /**
- * An upstream: its servers' pools and the choice between them (round-robin for now; health
- * checks and other policies come later). Pools are per thread: nothing here is shared.
+ * An upstream: its servers' pools and the default choice between them (round-robin). Pools are
+ * per thread: nothing here is shared. Other policies plug in through the `upstreamPeer` hook
+ * (exchange/hooks.ts).
  */
 import type tls from 'node:tls';
 import type { UpstreamOptions } from '../config/options.js';
+import type { UpstreamInfo } from './info.js';
 import { Pool } from './pool.js';
 
-export class Upstream {
+export class Upstream implements UpstreamInfo {
+  readonly name: string;
   readonly options: UpstreamOptions;
-  readonly pools: Pool[];
+  readonly servers: readonly Pool[];
   private next = 0;
 
   constructor(options: UpstreamOptions) {
+    this.name = options.name;
     this.options = options;
     const tlsOptions = options.protocol === 'https' ? tlsFor(options) : undefined;
-    this.pools = options.servers.map((s) => new Pool(s, options, tlsOptions && { ...tlsOptions, servername: options.tls?.servername ?? sniName(s.host) }));
+    this.servers = options.servers.map(
+      (s, i) => new Pool(s, i, options, tlsOptions && { ...tlsOptions, servername: options.tls?.servername ?? sniName(s.host) }),
+    );
   }
 
   /** The next server in round-robin order. */
   pick(): Pool {
-    const pools = this.pools;
+    const pools = this.servers;
     if (pools.length === 1) return pools[0]!;
     const p = pools[this.next]!;
     this.next = this.next + 1 === pools.length ? 0 : this.next + 1;
     return p;
   }
 
-  /** The server after `pool`, for trying another one after a connect failure. */
+  /** The server after `pool`, in list order: where a connect failure tries next. */
   after(pool: Pool): Pool {
-    const i = this.pools.indexOf(pool);
-    return this.pools[(i + 1) % this.pools.length]!;
+    const pools = this.servers;
+    return pools[pool.index + 1 === pools.length ? 0 : pool.index + 1]!;
   }
 
   close(): void {
-    for (const p of this.pools) p.close();
-  }
-
-  destroy(): void {
-    for (const p of this.pools) p.destroy();
+    for (const p of this.servers) p.close();
   }
 }
 

@@ -13,6 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { clock, type Timed } from '../clock.js';
 import { sharedRead } from './read-buffer.js';
+import type { RequestWire } from '../http1/request-writer.js';
 import { ParseError, ResponseParser, type ResponseHead, type ResponseSink } from '../http1/response-parser.js';
 import { describeTlsError } from './tls-error.js';
 import { FailureKind, UpstreamError } from './errors.js';
@@ -35,12 +36,14 @@ export interface Carried {
   onComplete(): void;
   /** One socket read has been fully parsed (a response head held back may go out now). */
   onReadEnd(): void;
-  /** The connection failed while carrying this request; `gotResponse` if head bytes had arrived. */
+  /** The connection failed while carrying this request (null: it never got one). */
   onFailure(err: UpstreamError, conn: Connection | null): void;
 }
 
 export interface ConnectionOwner {
   readonly readTimeout: number;
+  /** Longest a backed-up request body may wait for the socket to drain. */
+  readonly sendTimeout: number;
   /** A response completed and the socket may be reused. */
   released(conn: Connection): void;
   /** The connection is gone (error, close, timeout, retired). */
@@ -75,7 +78,7 @@ function uncorkAll(): void {
   corked.length = 0;
 }
 
-export class Connection implements ResponseSink, Timed {
+export class Connection implements ResponseSink, RequestWire, Timed {
   state = ConnState.Connecting;
   readonly socket: net.Socket;
   /** Requests written (or about to be) and not yet answered, oldest first. */
@@ -163,6 +166,45 @@ export class Connection implements ResponseSink, Timed {
     return encoding ? this.socket.write(data, encoding) : this.socket.write(data);
   }
 
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  /** Node's writable buffer is over its mark: further body writes should wait for awaitDrain. */
+  get backedUp(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  /** Set while a request body waits for the socket to drain: send_timeout runs, not read_timeout. */
+  private drained: (() => void) | null = null;
+  private drainListening = false;
+  private readonly onDrain = (): void => {
+    this.drainListening = false;
+    const resume = this.drained;
+    if (resume === null) return;
+    this.drained = null;
+    if (this.state === ConnState.Busy) this.deadline = clock.now + this.owner.readTimeout;
+    resume();
+  };
+
+  /**
+   * The request body is backed up: call `resume` once the socket drains. Until then the deadline
+   * is send_timeout (nginx `proxy_send_timeout`): an upstream that stops taking the body fails the
+   * request with 504 and its socket is closed.
+   */
+  awaitDrain(resume: () => void): void {
+    this.drained = resume;
+    this.deadline = clock.now + this.owner.sendTimeout;
+    if (!this.drainListening) {
+      this.drainListening = true;
+      this.socket.once('drain', this.onDrain);
+    }
+  }
+
   /** The request at the head of the queue stopped reading (client backpressure). */
   pause(): void {
     this.socket.pause();
@@ -174,7 +216,7 @@ export class Connection implements ResponseSink, Timed {
 
   /** Refresh the read deadline while a request is still being sent (sending is progress). */
   touch(): void {
-    if (this.state === ConnState.Busy) this.deadline = clock.now + this.owner.readTimeout;
+    if (this.state === ConnState.Busy && this.drained === null) this.deadline = clock.now + this.owner.readTimeout;
   }
 
   /** Whether this socket has ever answered: a reused socket can be stale. */
@@ -231,6 +273,7 @@ export class Connection implements ResponseSink, Timed {
     }
     const req = this.inflight.shift()!;
     this.served++;
+    this.drained = null;
     req.onComplete();
     if ((this.state as ConnState) === ConnState.Closed) return;
     if (this.lastResponse) {
@@ -261,7 +304,8 @@ export class Connection implements ResponseSink, Timed {
         this.destroy(new UpstreamError(FailureKind.ConnectTimeout, 'timed out connecting to upstream'));
         break;
       case ConnState.Busy:
-        this.destroy(new UpstreamError(FailureKind.ReadTimeout, 'upstream timed out'));
+        if (this.drained !== null) this.destroy(new UpstreamError(FailureKind.SendTimeout, 'upstream took no request body bytes within send_timeout'));
+        else this.destroy(new UpstreamError(FailureKind.ReadTimeout, 'upstream timed out'));
         break;
       case ConnState.Idle:
         this.retire();
@@ -331,6 +375,7 @@ export class Connection implements ResponseSink, Timed {
     if (this.state === ConnState.Closed) return;
     this.state = ConnState.Closed;
     this.deadline = 0;
+    this.drained = null;
     this.socket.destroy();
     this.owner.closed(this);
     if (this.inflight.length > 0) {

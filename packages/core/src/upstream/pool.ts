@@ -13,6 +13,7 @@
 import type tls from 'node:tls';
 import { clock, watch, unwatch, type Timed } from '../clock.js';
 import { Connection, ConnState, type Carried, type ConnectionOwner } from './connection.js';
+import type { ServerInfo } from './info.js';
 import type { ServerAddress, UpstreamOptions } from '../config/options.js';
 import { FailureKind, UpstreamError } from './errors.js';
 import { formatHostPort } from '../headers/host.js';
@@ -43,14 +44,16 @@ class Waiter implements Timed {
   }
 }
 
-export class Pool implements ConnectionOwner {
-  readonly server: ServerAddress;
+export class Pool implements ConnectionOwner, ServerInfo {
+  readonly address: ServerAddress;
+  readonly index: number;
   /** `host:port`, for logs and the default Host header. */
   readonly label: string;
   readonly readTimeout: number;
+  readonly sendTimeout: number;
   private readonly opts: UpstreamOptions;
   private readonly tls: tls.ConnectionOptions | undefined;
-  private readonly idle: Connection[] = [];
+  private readonly idleSockets: Connection[] = [];
   private readonly connections = new Set<Connection>();
   private waiting: Waiter[] = [];
   private closing = false;
@@ -58,15 +61,29 @@ export class Pool implements ConnectionOwner {
   private readonly trimmer: Timed = { deadline: 0, onDeadline: () => this.trim() };
   private readonly trimGroup = [this.trimmer];
 
-  constructor(server: ServerAddress, opts: UpstreamOptions, tlsOptions?: tls.ConnectionOptions) {
-    this.server = server;
+  constructor(server: ServerAddress, index: number, opts: UpstreamOptions, tlsOptions?: tls.ConnectionOptions) {
+    this.address = server;
+    this.index = index;
     this.opts = opts;
     this.tls = tlsOptions;
     this.readTimeout = opts.readTimeout;
+    this.sendTimeout = opts.sendTimeout;
     this.label = formatHostPort(server.host, server.port);
     watch(this.connections);
     watch(this.waitingView);
     watch(this.trimGroup);
+  }
+
+  get open(): number {
+    return this.connections.size;
+  }
+
+  get idle(): number {
+    return this.idleSockets.length;
+  }
+
+  get pending(): number {
+    return this.waiting.length;
   }
 
   dispatch(req: PoolRequest, fresh = false): void {
@@ -75,7 +92,7 @@ export class Pool implements ConnectionOwner {
       return;
     }
     if (!fresh) {
-      const conn = this.idle.pop();
+      const conn = this.idleSockets.pop();
       if (conn !== undefined) {
         conn.carry(req);
         return;
@@ -91,7 +108,7 @@ export class Pool implements ConnectionOwner {
       }
     }
     if (this.connections.size < this.opts.maxConnections) {
-      this.open().carry(req);
+      this.openSocket().carry(req);
       return;
     }
     if (pipelining) {
@@ -125,10 +142,10 @@ export class Pool implements ConnectionOwner {
     return best;
   }
 
-  private open(): Connection {
+  private openSocket(): Connection {
     const conn = new Connection(this, {
-      host: this.server.host,
-      port: this.server.port,
+      host: this.address.host,
+      port: this.address.port,
       connectTimeout: this.opts.connectTimeout,
       ...(this.tls ? { tls: this.tls } : {}),
     });
@@ -165,15 +182,15 @@ export class Pool implements ConnectionOwner {
     }
     conn.deadline = clock.now + idleFor;
     conn.idleSince = clock.now;
-    this.idle.push(conn);
-    if (this.idle.length > this.opts.keepalive && this.trimmer.deadline === 0) {
+    this.idleSockets.push(conn);
+    if (this.idleSockets.length > this.opts.keepalive && this.trimmer.deadline === 0) {
       this.trimmer.deadline = clock.now + SURPLUS_GRACE;
     }
   }
 
   /** Close idle sockets beyond `keepalive` that nobody reused, oldest first. */
   private trim(): void {
-    const idle = this.idle;
+    const idle = this.idleSockets;
     const keep = this.opts.keepalive;
     const cutoff = clock.now - SURPLUS_GRACE;
     let n = 0;
@@ -184,12 +201,13 @@ export class Pool implements ConnectionOwner {
 
   closed(conn: Connection): void {
     this.connections.delete(conn);
-    const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
+    if (this.closing && this.connections.size === 0) unwatch(this.connections);
+    const i = this.idleSockets.indexOf(conn);
+    if (i >= 0) this.idleSockets.splice(i, 1);
     // A socket freed room under maxConnections: start the next waiter on a new one.
     if (!this.closing && this.waiting.length > 0 && this.connections.size < this.opts.maxConnections) {
       const w = this.waiting.shift()!;
-      this.open().carry(w.req);
+      this.openSocket().carry(w.req);
     }
   }
 
@@ -211,19 +229,12 @@ export class Pool implements ConnectionOwner {
   /** Close idle sockets now, and busy ones as soon as their response completes. */
   close(): void {
     this.closing = true;
-    for (const c of this.idle.splice(0)) c.retire();
+    for (const c of this.idleSockets.splice(0)) c.retire();
     for (const w of this.waiting.splice(0)) {
       w.req.onFailure(new UpstreamError(FailureKind.Connect, 'proxy is shutting down'), null);
     }
     unwatch(this.waitingView);
     unwatch(this.trimGroup);
     if (this.connections.size === 0) unwatch(this.connections);
-  }
-
-  /** Drop every socket immediately. */
-  destroy(): void {
-    this.close();
-    for (const c of [...this.connections]) c.destroy(new UpstreamError(FailureKind.Reset, 'proxy destroyed'));
-    unwatch(this.connections);
   }
 }

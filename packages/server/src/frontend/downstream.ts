@@ -96,9 +96,9 @@ export class UwsDownstream implements Downstream {
     if (bodyless) {
       this.done = true;
       res.cork(() => {
+        // A HEAD answer's Content-Length is among the headers (the core decides it); uWS adds none
+        // to a bodiless end.
         this.writeHeaders(status, reason, headers);
-        // uWS adds no length to a bodiless end; a HEAD answer should still say how big the body is.
-        if (this.isHead && contentLength >= 0) res.writeHeader('content-length', String(contentLength));
         res.endWithoutBody();
       });
       return;
