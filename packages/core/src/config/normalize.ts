@@ -4,6 +4,8 @@
  */
 import {
   forwardingDefaults,
+  limitDefaults,
+  type RequestLimits,
   upstreamDefaults,
   type ForwardingOptions,
   type ProxyOptions,
@@ -26,6 +28,7 @@ export interface ProxyInit {
   routes?: Array<Partial<RouteOptions> & { upstream: string }>;
   forwarding?: Partial<ForwardingOptions>;
   websocket?: Partial<WebSocketOptions>;
+  limits?: Partial<RequestLimits>;
 }
 
 export function normalizeOptions(init: ProxyInit): ProxyOptions {
@@ -59,6 +62,7 @@ export function normalizeOptions(init: ProxyInit): ProxyOptions {
     routes,
     forwarding: { ...forwardingDefaults, ...init.forwarding },
     websocket: { ...websocketDefaults, ...init.websocket },
+    limits: { ...limitDefaults, ...init.limits },
   };
 }
 

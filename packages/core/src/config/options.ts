@@ -96,12 +96,30 @@ export interface WebSocketOptions extends UpstreamWebSocketOptions {
   compression: WebSocketCompression;
 }
 
+/**
+ * How large a request head the frontends accept (nginx `large_client_header_buffers 4 8k`, Apache
+ * `LimitRequestFields 100`). Checked on the head as the frontend received it, before the core sees
+ * it; past a limit the client gets 414 or 431 and the connection is closed.
+ */
+export interface RequestLimits {
+  /** Longest request-target (path and query), in characters: 414 past it. */
+  maxUrlLength: number;
+  /** Longest header field line (`name: value`), in characters: 431 past it. */
+  maxHeaderSize: number;
+  /** Most characters in all header field lines together: 431 past it. */
+  maxHeadersSize: number;
+  /** Most header field lines: 431 past it. */
+  maxHeaders: number;
+}
+
 export interface ProxyOptions {
   upstreams: UpstreamOptions[];
   routes: RouteOptions[];
   forwarding: ForwardingOptions;
   /** WebSocket limits and timers; absent means {@link websocketDefaults}. */
   websocket?: WebSocketOptions;
+  /** Request head limits; absent means {@link limitDefaults}. */
+  limits?: RequestLimits;
 }
 
 export const upstreamDefaults: Omit<UpstreamOptions, 'name' | 'servers' | 'protocol'> = {
@@ -128,4 +146,11 @@ export const websocketDefaults: WebSocketOptions = {
   upstreamCompression: false,
   idleTimeout: 120_000,
   compression: 'off',
+};
+
+export const limitDefaults: RequestLimits = {
+  maxUrlLength: 8 * 1024,
+  maxHeaderSize: 8 * 1024,
+  maxHeadersSize: 32 * 1024,
+  maxHeaders: 100,
 };

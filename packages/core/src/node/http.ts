@@ -7,7 +7,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { limitDefaults, type RequestLimits } from '../config/options.js';
 import { normalizeAddress } from '../headers/cidr.js';
+import { checkHead, checkHost, REFUSE_TARGET, type HeadMeasure, type HeadRefusal } from '../headers/host.js';
 import type { ClientRequest, Downstream, Exchange, Proxy } from '../exchange/contract.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -58,21 +60,64 @@ export class NodeDownstream implements Downstream {
   }
 }
 
-/** The core's view of a node:http request. */
-export function clientRequestOf(req: IncomingMessage): ClientRequest {
+// The head's measures, filled and read synchronously per request: one object for the module.
+const measure: HeadMeasure = { urlLength: 0, fields: 0, fieldBytes: 0, longestField: 0, hostCount: 0, host: undefined, hostOptional: false };
+
+/**
+ * The core's view of a node:http request, or why it is refused (limits, Host, target; see
+ * checkHead). An absolute-form target (`GET http://example.com/x`, RFC 9112 3.2.2) is turned into
+ * origin-form with its authority as the Host, routed and sent upstream on, so that routing,
+ * X-Forwarded-Host and the upstream's Host all rest on one value.
+ */
+export function clientRequestOf(req: IncomingMessage, limits: RequestLimits = limitDefaults): ClientRequest | HeadRefusal {
   const raw = req.rawHeaders;
   const headers = new Array<string>(raw.length);
+  let fieldBytes = 0;
+  let longest = 0;
+  let hosts = 0;
+  let host: string | undefined;
+  let hostAt = -1;
   for (let i = 0; i < raw.length; i += 2) {
-    headers[i] = raw[i]!.toLowerCase();
-    headers[i + 1] = raw[i + 1]!;
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    headers[i] = name;
+    headers[i + 1] = value;
+    const size = name.length + 2 + value.length;
+    fieldBytes += size;
+    if (size > longest) longest = size;
+    if (name === 'host' && hosts++ === 0) {
+      host = value;
+      hostAt = i;
+    }
+  }
+  let url = req.url ?? '/';
+  const m = measure;
+  m.urlLength = url.length;
+  m.fields = raw.length >> 1;
+  m.fieldBytes = fieldBytes;
+  m.longestField = longest;
+  m.hostCount = hosts;
+  m.host = host;
+  // RFC 9112 3.2 requires Host of HTTP/1.1 only; nginx takes an HTTP/1.0 request without one.
+  m.hostOptional = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
+  const refused = checkHead(m, limits);
+  m.host = undefined;
+  if (refused !== null) return refused;
+  if (url.charCodeAt(0) !== 47 /* / */ && !(url === '*' && req.method === 'OPTIONS')) {
+    const split = absoluteTarget(url);
+    if (split === null) return REFUSE_TARGET;
+    host = split.authority;
+    url = split.path;
+    if (hostAt >= 0) headers[hostAt + 1] = host;
+    else headers.push('host', host);
   }
   const te = req.headers['transfer-encoding'];
   const cl = req.headers['content-length'];
   return {
     method: req.method ?? 'GET',
-    url: req.url ?? '/',
+    url,
     headers,
-    host: req.headers.host,
+    host,
     remoteAddress: normalizeAddress(req.socket.remoteAddress ?? ''),
     scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
     body: te !== undefined ? 'chunked' : cl !== undefined && cl !== '0' ? 'length' : 'none',
@@ -82,10 +127,57 @@ export function clientRequestOf(req: IncomingMessage): ClientRequest {
   };
 }
 
+/** An absolute-form target's authority and its path (and query) in origin-form, or null. */
+function absoluteTarget(url: string): { authority: string; path: string } | null {
+  const sep = url.indexOf('://');
+  if (sep !== 4 && sep !== 5) return null;
+  const scheme = url.slice(0, sep).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return null;
+  let end = sep + 3;
+  for (; end < url.length; end++) {
+    const c = url.charCodeAt(end);
+    if (c === 47 /* / */ || c === 63 /* ? */) break;
+  }
+  const authority = url.slice(sep + 3, end);
+  // userinfo (`user@host`) fails here too: RFC 9110 4.2.4 forbids it in an http(s) URI.
+  if (!checkHost(authority)) return null;
+  const rest = url.slice(end);
+  return { authority, path: rest === '' ? '/' : rest.charCodeAt(0) === 63 ? '/' + rest : rest };
+}
+
+export function isRefusal(r: ClientRequest | HeadRefusal): r is HeadRefusal {
+  return 'status' in r;
+}
+
+/**
+ * Sockets a refusal was sent on. node:http goes on parsing what the client sent behind the refused
+ * request and emits it too; none of it may be proxied: the connection closes after the refusal.
+ */
+const refusedSockets = new WeakSet<object>();
+
+/** Answer a refused head (400, 414, 431) and close the connection; the body is never read. */
+export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal): void {
+  refusedSockets.add(req.socket);
+  res.shouldKeepAlive = false;
+  res.writeHead(r.status, r.reason, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(r.message.length), 'connection', 'close']);
+  if (req.method === 'HEAD') res.end();
+  else res.end(r.message);
+}
+
 /** A node:http `request` listener that proxies every request through `proxy`. */
 export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: ServerResponse) => void {
+  const limits = proxy.options.limits ?? limitDefaults;
   return (req, res) => {
-    const client = clientRequestOf(req);
+    if (refusedSockets.has(req.socket)) {
+      // Behind a refused request on the same connection, which is closing: never proxied.
+      req.resume();
+      return;
+    }
+    const client = clientRequestOf(req, limits);
+    if (isRefusal(client)) {
+      refuse(req, res, client);
+      return;
+    }
     const down = new NodeDownstream(req, res);
     const exchange = proxy.handle(client, down);
     down.exchange = exchange;

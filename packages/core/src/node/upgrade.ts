@@ -15,7 +15,8 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Exchange, Proxy } from '../exchange/contract.js';
-import { clientRequestOf, NodeDownstream } from './http.js';
+import { limitDefaults } from '../config/options.js';
+import { clientRequestOf, isRefusal, NodeDownstream, refuse } from './http.js';
 import type { UpgradeHooks, UpstreamSwitch } from '../websocket/upgrade.js';
 
 /** The body of an upgrade request arrives on the raw socket: backpressure goes there too. */
@@ -85,13 +86,20 @@ const EMPTY = Buffer.alloc(0);
 
 /** A node:http `upgrade` listener that proxies through `proxy` (see the module comment). */
 export function nodeUpgradeHandler(proxy: Proxy): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const limits = proxy.options.limits ?? limitDefaults;
   return (req, socket, head) => {
-    const client = clientRequestOf(req);
+    const client = clientRequestOf(req, limits);
     const res = new ServerResponse(req);
     res.assignSocket(socket as net.Socket);
     // One exchange per connection here: close once a relayed answer is out.
     res.shouldKeepAlive = false;
     res.on('finish', () => socket.end());
+    if (isRefusal(client)) {
+      // The same limits and Host rules as a plain request (the handshake goes upstream on that Host).
+      socket.on('error', () => {});
+      refuse(req, res, client);
+      return;
+    }
     if (client.body === 'chunked') {
       // Not worth a chunked decoder for an Upgrade request with a body; nginx refuses those too.
       res.writeHead(501, { 'content-type': 'text/plain; charset=utf-8' });
