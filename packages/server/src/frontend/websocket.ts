@@ -15,10 +15,11 @@
  * way, so uWS never drops a message (send() returning 2 is treated as a bug: 1011).
  */
 import {
-  clientHandshake,
+  limitDefaults,
   UpstreamWebSocket,
   websocketDefaults,
   type Proxy,
+  type RequestLimits,
   type UpgradeHooks,
   type UpstreamSink,
   type UpstreamSwitch,
@@ -27,7 +28,8 @@ import {
 } from '@portcullis/core';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { UwsDownstream } from './downstream.js';
-import { clientRequest, handle as handleHttp } from './http.js';
+import { serve } from './http.js';
+import { copyRequest } from './request.js';
 import { loadUws, type Uws } from './uws.js';
 
 export interface WebSocketFrontendOptions {
@@ -93,6 +95,7 @@ interface Mount {
   proxy: Proxy;
   registry: Registry;
   opts: WebSocketFrontendOptions;
+  limits: RequestLimits;
 }
 
 /** One proxied WebSocket: the handshake's hooks, then the relay between the two hops. */
@@ -104,22 +107,20 @@ class Link implements UpgradeHooks, UpstreamSink {
   // Handshake state, dropped once the WebSocket is open: an idle link keeps only what it relays with.
   private res: HttpResponse | null;
   private down: UwsDownstream | null;
-  private key: string;
-  private clientExtensions: string;
+  /** The client's request headers, for its key and extension offer at the switch. */
+  private headers: string[] | null;
   private context: us_socket_context_t | null;
 
   constructor(
     private readonly fe: Mount,
     res: HttpResponse,
     down: UwsDownstream,
-    key: string,
-    clientExtensions: string,
+    headers: string[],
     context: us_socket_context_t,
   ) {
     this.res = res;
     this.down = down;
-    this.key = key;
-    this.clientExtensions = clientExtensions;
+    this.headers = headers;
     this.context = context;
   }
 
@@ -129,9 +130,11 @@ class Link implements UpgradeHooks, UpstreamSink {
     const res = this.res;
     const down = this.down!;
     const context = this.context!;
+    const headers = this.headers!;
     this.res = null;
     this.down = null;
     this.context = null;
+    this.headers = null;
     if (res === null || down.aborted || down.done || this.fe.registry.stopping) {
       u.socket.destroy();
       if (!down.done) down.respond(503, 'Service Unavailable', ['content-type', 'text/plain; charset=utf-8'], Buffer.from('503 Service Unavailable: shutting down\n'), false);
@@ -141,14 +144,22 @@ class Link implements UpgradeHooks, UpstreamSink {
     down.done = true;
     this.limits = u.limits;
     const extra = this.fe.opts.extraHeaders ?? [];
+    // The core parsed and checked the handshake (one well-formed key) before asking the upstream;
+    // uWS needs the key and the extension offer again for its 101: read back, not parsed again.
+    let key = '';
+    let extensions = '';
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name === 'sec-websocket-key') key = headers[i + 1]!.trim();
+      else if (name === 'sec-websocket-extensions') extensions = extensions === '' ? headers[i + 1]! : `${extensions}, ${headers[i + 1]!}`;
+    }
     res.cork(() => {
       res.writeStatus('101 Switching Protocols');
       const h = u.headers;
       for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
       for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-      res.upgrade<UserData>({ link: this }, this.key, u.protocol, this.clientExtensions, context);
+      res.upgrade<UserData>({ link: this }, key, u.protocol, extensions, context);
     });
-    this.key = this.clientExtensions = '';
     // uWS ran open() inside upgrade(): the client hop exists now, unless it failed at once.
     if (this.ws === null) {
       u.socket.destroy();
@@ -261,7 +272,7 @@ function compressionOf(uws: Uws, c: WebSocketOptions['compression']): number {
 export function mountWebSocket(app: TemplatedApp, proxy: Proxy, opts: WebSocketFrontendOptions): void {
   const uws = loadUws();
   const ws = proxy.options.websocket ?? websocketDefaults;
-  const fe: Mount = { proxy, registry: registryOf(proxy), opts };
+  const fe: Mount = { proxy, registry: registryOf(proxy), opts, limits: proxy.options.limits ?? limitDefaults };
   let maxMessage = ws.maxMessageSize;
   for (const u of proxy.options.upstreams) maxMessage = Math.max(maxMessage, u.websocket?.maxMessageSize ?? 0);
   const extra = opts.extraHeaders ?? [];
@@ -305,27 +316,20 @@ export function mountWebSocket(app: TemplatedApp, proxy: Proxy, opts: WebSocketF
   });
 }
 
+/**
+ * A request uWS routed here (a GET with a Sec-WebSocket-Key): copied once, with the HTTP path's
+ * verdict. The core parses the handshake once (proxy.upgrade) and proxies anything that is not a
+ * valid one as plain HTTP. Refused heads, and handshakes with a body (uWS cannot switch those),
+ * take the HTTP path, Upgrade dropped.
+ */
 function upgrade(fe: Mount, res: HttpResponse, req: HttpRequest, context: us_socket_context_t, scheme: 'http' | 'https', extra: string[]): void {
-  const headers: string[] = [];
-  let host: string | undefined;
-  let framed = false;
-  req.forEach((name, value) => {
-    headers.push(name, value);
-    if (name === 'host') host ??= value;
-    else if ((name === 'content-length' && value !== '0') || name === 'transfer-encoding') framed = true;
-  });
-  const method = req.getCaseSensitiveMethod();
-  const handshake = framed ? null : clientHandshake(method, headers);
-  if (handshake === null) {
-    // Upgrade: h2c and friends, or a broken WebSocket handshake: plain HTTP, Upgrade dropped.
-    handleHttp(res, req, fe.proxy, scheme, extra);
+  const client = copyRequest(res, req, scheme, fe.limits);
+  if (client.refusal !== null || client.body !== 'none') {
+    serve(res, client, fe.proxy, extra, fe.opts.onError);
     return;
   }
-  const query = req.getQuery();
-  const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
-  const client = clientRequest(res, method, url, headers, host, scheme, 'none', 0);
-  const down = new UwsDownstream(res, method, extra);
+  const down = new UwsDownstream(res, client.method, extra);
   res.onAborted(() => down.onAborted());
-  const link = new Link(fe, res, down, handshake.key, handshake.extensions, context);
+  const link = new Link(fe, res, down, client.headers, context);
   down.exchange = fe.proxy.upgrade(client, down, link);
 }

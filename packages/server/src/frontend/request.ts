@@ -1,0 +1,133 @@
+/**
+ * One copy of a uWS request, shared by the HTTP and the WebSocket handlers: uWS's `req` dies with
+ * the handler's tick, so method, target, headers and the client's address are copied out once,
+ * and in the same pass over the headers the head is judged: what uWS 20.30 would mis-frame
+ * (request smuggling), and the limits and Host rules every frontend applies (core checkHead).
+ *
+ * What uWS never hands us cannot be judged here: HTTP/1.0, absolute-form targets, obs-fold, more
+ * than ~48 header lines, a head over 4 KiB that arrives in pieces, ... (docs/http-edge.md).
+ */
+import {
+  checkHead,
+  normalizeAddress,
+  REFUSE_FRAMING,
+  type ClientRequest,
+  type HeadMeasure,
+  type HeadRefusal,
+  type RequestLimits,
+} from '@portcullis/core';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+
+/** A request as the core sees it, with the frontend's verdict on its head. */
+export interface UwsRequest extends ClientRequest {
+  /** Why the request is answered here and never proxied (framing, limits, Host), or null. */
+  refusal: HeadRefusal | null;
+}
+
+const decoder = new TextDecoder('latin1');
+
+// The pass over the headers (forEach) writes into these; one request is copied at a time, all of it
+// synchronously, so a module-level visitor needs no closure per request.
+let headers: string[] = [];
+let host: string | undefined;
+let hostCount = 0;
+let contentLength = -1;
+let lengthCount = 0;
+let te: string | undefined;
+let teCount = 0;
+let badLength = false;
+let fieldBytes = 0;
+let longest = 0;
+
+function visit(name: string, value: string): void {
+  headers.push(name, value);
+  // The field line as sent, `name: value`; uWS has already trimmed the value's whitespace.
+  const size = name.length + 2 + value.length;
+  fieldBytes += size;
+  if (size > longest) longest = size;
+  switch (name) {
+    case 'host':
+      if (hostCount++ === 0) host = value;
+      break;
+    case 'content-length': {
+      const n = isDigits(value) ? Number(value) : -1;
+      // Two different lengths: uWS frames by the first and would parse the rest as a new request.
+      if (n < 0 || (lengthCount > 0 && n !== contentLength)) badLength = true;
+      contentLength = n;
+      lengthCount++;
+      break;
+    }
+    case 'transfer-encoding':
+      te = value;
+      teCount++;
+      break;
+  }
+}
+
+/** 1 to 15 ASCII digits: a Content-Length a double holds exactly. */
+function isDigits(value: string): boolean {
+  const n = value.length;
+  if (n === 0 || n > 15) return false;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+const measure: HeadMeasure = { urlLength: 0, fields: 0, fieldBytes: 0, longestField: 0, hostCount: 0, host: undefined, hostOptional: false };
+
+/** Copy `req` (valid only now) into the core's request, with the verdict on its head. */
+export function copyRequest(res: HttpResponse, req: HttpRequest, scheme: 'http' | 'https', limits: RequestLimits): UwsRequest {
+  // getCaseSensitiveMethod first: getMethod lower-cases the method in place.
+  const method = req.getCaseSensitiveMethod();
+  const query = req.getQuery();
+  const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
+
+  headers = [];
+  host = undefined;
+  hostCount = 0;
+  contentLength = -1;
+  lengthCount = 0;
+  te = undefined;
+  teCount = 0;
+  badLength = false;
+  fieldBytes = 0;
+  longest = 0;
+  req.forEach(visit);
+  const list = headers;
+  headers = [];
+  // Written by visit(): TypeScript cannot see that forEach called it.
+  const encoding = te as string | undefined;
+
+  const m = measure;
+  m.urlLength = url.length;
+  m.fields = list.length >> 1;
+  m.fieldBytes = fieldBytes;
+  m.longestField = longest;
+  m.hostCount = hostCount;
+  m.host = host;
+  // uWS 20.30 takes HTTP/1.1 request lines only, and then requires Host: never optional here.
+  m.hostOptional = false;
+  let refusal = checkHead(m, limits);
+  m.host = undefined;
+  // uWS treats any Transfer-Encoding as chunked: only exactly `chunked`, alone, is framed right.
+  if (refusal === null && (badLength || (encoding !== undefined && (teCount > 1 || encoding.toLowerCase() !== 'chunked' || lengthCount > 0)))) {
+    refusal = REFUSE_FRAMING;
+  }
+  const chunked = encoding !== undefined;
+  return {
+    method,
+    url,
+    headers: list,
+    host,
+    // A refused request is never proxied nor logged with its peer: spare the getpeername.
+    remoteAddress: refusal === null ? normalizeAddress(decoder.decode(res.getRemoteAddressAsText())) : '',
+    scheme,
+    body: chunked ? 'chunked' : contentLength > 0 ? 'length' : 'none',
+    contentLength: !chunked && contentLength > 0 ? contentLength : 0,
+    // uWS decodes header bytes as UTF-8 and encodes strings back the same way.
+    headerEncoding: 'utf8',
+    refusal,
+  };
+}
