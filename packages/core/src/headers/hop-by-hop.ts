@@ -4,44 +4,35 @@
  */
 
 /**
- * True for the fixed hop-by-hop names. `lowerName` must already be lower-case (request names
- * are; response names go through `isHopByHopIgnoreCase`).
+ * The fixed hop-by-hop names, the one definition every header pass uses: requests sent upstream
+ * (http1/request-head.ts), responses sent to the client (response-headers.ts), a 101's headers
+ * (websocket/handshake.ts) and the names a Connection header may list.
  */
-export function isHopByHop(lowerName: string): boolean {
-  // Switching on the length first means almost every end-to-end name is rejected after one
-  // integer compare and at most two string compares.
-  switch (lowerName.length) {
+export const HOP_BY_HOP: readonly string[] = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
+/** Whether `s[start, end)` is one of {@link HOP_BY_HOP}, in any case. */
+export function hopByHopAt(s: string, start: number, end: number): boolean {
+  // Switching on the length first rejects almost every end-to-end name with one integer compare;
+  // the case-folding compare stops at the first differing character.
+  switch (end - start) {
     case 2:
-      return lowerName === 'te';
+      return tokenIs(s, start, 'te');
     case 7:
-      return lowerName === 'trailer' || lowerName === 'upgrade';
+      return tokenIs(s, start, 'trailer') || tokenIs(s, start, 'upgrade');
     case 10:
-      return lowerName === 'connection' || lowerName === 'keep-alive';
+      return tokenIs(s, start, 'connection') || tokenIs(s, start, 'keep-alive');
     case 16:
-      return lowerName === 'proxy-connection';
+      return tokenIs(s, start, 'proxy-connection');
     case 17:
-      return lowerName === 'transfer-encoding';
+      return tokenIs(s, start, 'transfer-encoding');
     default:
       return false;
   }
 }
 
-/** `isHopByHop` for names in any case (the upstream parser keeps the server's spelling). */
-export function isHopByHopIgnoreCase(name: string): boolean {
-  switch (name.length) {
-    case 2:
-      return equalsLower(name, 'te');
-    case 7:
-      return equalsLower(name, 'trailer') || equalsLower(name, 'upgrade');
-    case 10:
-      return equalsLower(name, 'connection') || equalsLower(name, 'keep-alive');
-    case 16:
-      return equalsLower(name, 'proxy-connection');
-    case 17:
-      return equalsLower(name, 'transfer-encoding');
-    default:
-      return false;
-  }
+/** True for the fixed hop-by-hop names, in any case. */
+export function isHopByHop(name: string): boolean {
+  return hopByHopAt(name, 0, name.length);
 }
 
 /**
@@ -114,24 +105,10 @@ export function connectionListedNamesIgnoreCase(headers: readonly string[]): str
 
 function isIgnoredToken(value: string, start: number, end: number): boolean {
   // Compared in place: slicing `Upgrade` out of `keep-alive, Upgrade` would allocate per request.
-  switch (end - start) {
-    case 2:
-      return tokenIs(value, start, 'te');
-    case 4:
-      return tokenIs(value, start, 'host');
-    case 5:
-      return tokenIs(value, start, 'close');
-    case 7:
-      return tokenIs(value, start, 'upgrade') || tokenIs(value, start, 'trailer');
-    case 10:
-      return tokenIs(value, start, 'keep-alive') || tokenIs(value, start, 'connection');
-    case 16:
-      return tokenIs(value, start, 'proxy-connection');
-    case 17:
-      return tokenIs(value, start, 'transfer-encoding');
-    default:
-      return false;
-  }
+  const n = end - start;
+  if (n === 4) return tokenIs(value, start, 'host');
+  if (n === 5) return tokenIs(value, start, 'close');
+  return hopByHopAt(value, start, end);
 }
 
 /** `equalsLower` on `value[start, start + lower.length)`; the caller has checked the length. */

@@ -3,7 +3,7 @@
  * Date itself (as nginx does), so those are dropped with the hop-by-hop headers; a second
  * Content-Length or Transfer-Encoding from us would corrupt the response.
  */
-import { addConnectionTokens, equalsLower } from './hop-by-hop.js';
+import { addConnectionTokens, equalsLower, isHopByHop } from './hop-by-hop.js';
 
 /**
  * Filter a flat `[name, value, ...]` response header array whose names are in the server's
@@ -39,25 +39,10 @@ const DROP = 1;
 const CONNECTION = 2;
 
 function classify(name: string): number {
-  switch (name.length) {
-    case 2:
-      return equalsLower(name, 'te') ? DROP : KEEP;
-    case 4:
-      return equalsLower(name, 'date') ? DROP : KEEP;
-    case 7:
-      return equalsLower(name, 'upgrade') || equalsLower(name, 'trailer') ? DROP : KEEP;
-    case 10:
-      if (equalsLower(name, 'connection')) return CONNECTION;
-      return equalsLower(name, 'keep-alive') ? DROP : KEEP;
-    case 14:
-      return equalsLower(name, 'content-length') ? DROP : KEEP;
-    case 16:
-      return equalsLower(name, 'proxy-connection') ? DROP : KEEP;
-    case 17:
-      return equalsLower(name, 'transfer-encoding') ? DROP : KEEP;
-    default:
-      return KEEP;
-  }
+  if (isHopByHop(name)) return equalsLower(name, 'connection') ? CONNECTION : DROP;
+  const n = name.length;
+  if (n === 4) return equalsLower(name, 'date') ? DROP : KEEP;
+  return n === 14 && equalsLower(name, 'content-length') ? DROP : KEEP;
 }
 
 function dropListed(headers: string[], listed: readonly string[]): string[] {

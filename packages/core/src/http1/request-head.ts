@@ -2,7 +2,7 @@
  * The HTTP/1.1 request head sent upstream, built as one string in one pass over the client's
  * headers: what must not cross the proxy is dropped, what the proxy vouches for is appended.
  */
-import { addConnectionTokens, connectionListedNames } from '../headers/hop-by-hop.js';
+import { addConnectionTokens, connectionListedNames, isHopByHop } from '../headers/hop-by-hop.js';
 import { forwardedElement, isTrusted, type CompiledForwarding } from '../headers/forwarded.js';
 
 export interface RequestHeadInput {
@@ -49,33 +49,26 @@ const FORWARDED = 8;
 const VIA = 9;
 
 function classify(name: string): number {
-  // One integer switch rejects most names before any string compare; names sharing a length
-  // are told apart by their first character where that is cheaper than a full compare.
+  // Hop-by-hop names come from their one definition; Connection also lists more to drop.
+  if (isHopByHop(name)) return name === 'connection' ? CONNECTION : DROP;
+  // One integer switch rejects most names before any string compare.
   switch (name.length) {
-    case 2:
-      return name === 'te' ? DROP : KEEP;
     case 3:
       return name === 'via' ? VIA : KEEP;
     case 4:
       return name === 'host' ? HOST : KEEP;
     case 6:
       return name === 'expect' ? DROP : KEEP;
-    case 7:
-      return name === 'upgrade' || name === 'trailer' ? DROP : KEEP;
     case 9:
       return name === 'forwarded' ? FORWARDED : KEEP;
-    case 10:
-      return name === 'connection' ? CONNECTION : name === 'keep-alive' ? DROP : KEEP;
     case 14:
       return name === 'content-length' ? DROP : KEEP;
     case 15:
       return name === 'x-forwarded-for' ? XFF : xForwardedOther(name);
     case 16:
-      if (name === 'x-forwarded-host') return XFH;
-      return name === 'proxy-connection' ? DROP : xForwardedOther(name);
+      return name === 'x-forwarded-host' ? XFH : xForwardedOther(name);
     case 17:
-      if (name === 'x-forwarded-proto') return XFP;
-      return name === 'transfer-encoding' ? DROP : xForwardedOther(name);
+      return name === 'x-forwarded-proto' ? XFP : xForwardedOther(name);
     default:
       return name.length > 12 ? xForwardedOther(name) : KEEP;
   }

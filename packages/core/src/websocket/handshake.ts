@@ -3,7 +3,7 @@
  * one, and is an upstream's 101 a valid answer to the request we sent for it.
  */
 import { createHash } from 'node:crypto';
-import { equalsLower } from '../headers/hop-by-hop.js';
+import { equalsLower, isHopByHop } from '../headers/hop-by-hop.js';
 import type { ResponseHead } from '../http1/response-parser.js';
 import { acceptDeflate } from './deflate.js';
 
@@ -134,17 +134,12 @@ export function checkSwitch(head: ResponseHead, key: string, offered: readonly s
       case 'sec-websocket-extensions':
         extensions = extensions === '' ? value : `${extensions}, ${value}`;
         continue;
-      case 'connection':
-      case 'keep-alive':
-      case 'proxy-connection':
-      case 'transfer-encoding':
       case 'content-length':
-      case 'te':
-      case 'trailer':
       case 'date':
         continue;
     }
-    keep.push(name, value);
+    // The client's 101 is the frontend's own: this hop's connection headers stay here.
+    if (!isHopByHop(lower)) keep.push(name, value);
   }
   if (!head.upgrade) return 'the 101 has no "Connection: upgrade"';
   if (!upgrade) return 'the 101 has no "Upgrade: websocket"';
