@@ -2,7 +2,6 @@ import t from 'tap';
 import {
   addConnectionTokens,
   connectionListedNames,
-  connectionListedNamesIgnoreCase,
   equalsLower,
   HOP_BY_HOP,
   isHopByHop,
@@ -69,10 +68,3 @@ t.test('addConnectionTokens appends to an existing list', async (t) => {
   t.equal(addConnectionTokens('keep-alive', null), null);
 });
 
-t.test('connectionListedNamesIgnoreCase finds Connection headers in any spelling', async (t) => {
-  t.same(connectionListedNamesIgnoreCase(['Connection', 'X-Secret', 'CONNECTION', 'keep-alive, x-other']), [
-    'x-secret',
-    'x-other',
-  ]);
-  t.equal(connectionListedNamesIgnoreCase(['Connection', 'keep-alive']), null);
-});

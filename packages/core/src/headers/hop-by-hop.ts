@@ -94,15 +94,6 @@ export function connectionListedNames(headers: readonly string[]): string[] | nu
   return listed;
 }
 
-/** `connectionListedNames` for a flat array whose names may be in any case. */
-export function connectionListedNamesIgnoreCase(headers: readonly string[]): string[] | null {
-  let listed: string[] | null = null;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (equalsLower(headers[i]!, 'connection')) listed = addConnectionTokens(headers[i + 1]!, listed);
-  }
-  return listed;
-}
-
 function isIgnoredToken(value: string, start: number, end: number): boolean {
   // Compared in place: slicing `Upgrade` out of `keep-alive, Upgrade` would allocate per request.
   const n = end - start;
