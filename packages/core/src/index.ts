@@ -1,7 +1,9 @@
 export * from './config/options.js';
-export { createProxy, type Proxy, type ProxyObserver, type ExchangeResult } from './exchange/proxy.js';
+export { createProxy } from './exchange/proxy.js';
+export type { ExchangeResult, ProxyErrorInfo, ProxyHooks, UpstreamResponseInfo } from './exchange/hooks.js';
+export type { ServerInfo, UpstreamInfo } from './upstream/info.js';
 export { normalizeOptions, type ProxyInit, type UpstreamInit } from './config/normalize.js';
-export type { ClientRequest, Downstream, Exchange } from './exchange/contract.js';
+export type { ClientRequest, Downstream, Exchange, Proxy } from './exchange/contract.js';
 export { nodeHttpHandler } from './node/http.js';
 export { UpstreamError, FailureKind, statusFor } from './upstream/errors.js';
 export { compileCidrs, normalizeAddress, type AddressMatcher } from './headers/cidr.js';
