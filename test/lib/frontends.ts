@@ -46,6 +46,8 @@ export interface ProxySpec {
   workers?: number;
   /** CLI only: the top-level send_timeout, ms. */
   sendTimeout?: number;
+  /** Request head limits (`limits:` / ProxyInit.limits); sizes in bytes. */
+  limits?: { maxUrlLength?: number; maxHeaderSize?: number; maxHeadersSize?: number; maxHeaders?: number };
 }
 
 export interface RunningProxy {
@@ -68,6 +70,7 @@ export function toOrigins(...ports: number[]): ProxySpec {
 const isSimple = (spec: ProxySpec): boolean =>
   spec.upstreams.length === 1 &&
   spec.sendTimeout === undefined &&
+  spec.limits === undefined &&
   !spec.routes &&
   Object.keys(spec.upstreams[0]!).every((k) => k === 'name' || k === 'servers');
 
@@ -85,6 +88,14 @@ export function specToYaml(spec: ProxySpec, port: number): string {
   out.push(`workers: ${spec.workers ?? 1}`);
   if (spec.sendTimeout !== undefined) out.push(`send_timeout: ${ms(spec.sendTimeout)}`);
   if (spec.trustedProxies?.length) out.push(`trusted_proxies: [${spec.trustedProxies.map(yamlScalar).join(', ')}]`);
+  if (spec.limits !== undefined) {
+    const l = spec.limits;
+    out.push('limits:');
+    if (l.maxUrlLength !== undefined) out.push(`  max_url_length: ${l.maxUrlLength}`);
+    if (l.maxHeaderSize !== undefined) out.push(`  max_header_size: ${l.maxHeaderSize}`);
+    if (l.maxHeadersSize !== undefined) out.push(`  max_headers_size: ${l.maxHeadersSize}`);
+    if (l.maxHeaders !== undefined) out.push(`  max_headers: ${l.maxHeaders}`);
+  }
   out.push('upstreams:');
   for (const u of spec.upstreams) {
     out.push(`  ${u.name}:`);
@@ -137,7 +148,7 @@ export function specToCoreOptions(spec: ProxySpec): Record<string, unknown> {
     stripPrefix: r.stripPrefix ?? false,
     upstream: r.upstream,
   }));
-  return { upstreams, routes, forwarding: { trustedProxies: spec.trustedProxies ?? [] } };
+  return { upstreams, routes, forwarding: { trustedProxies: spec.trustedProxies ?? [] }, ...(spec.limits ? { limits: spec.limits } : {}) };
 }
 
 export const cliFrontend: Frontend = {
