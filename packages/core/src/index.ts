@@ -9,6 +9,8 @@ export { UpstreamError, FailureKind, statusFor } from './upstream/errors.js';
 export { compileCidrs, normalizeAddress, type AddressMatcher } from './headers/cidr.js';
 export { compileForwarding, clientAddress, type CompiledForwarding } from './headers/forwarded.js';
 export { compileRoutes, type Router } from './routing/router.js';
+export { checkRouteHost } from './routing/router.js';
+export { ProxyConfigError, formatOptionPath, formatProblem, problemsOf, type CheckResult, type ConfigProblem, type OptionPath } from './config/problems.js';
 export { isHopByHop } from './headers/hop-by-hop.js';
 export { serializeRequestHead, type RequestHeadInput } from './http1/request-head.js';
 export { filterResponseHeaders } from './headers/response-headers.js';

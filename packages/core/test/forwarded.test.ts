@@ -25,13 +25,13 @@ t.test('compileForwarding: Via pseudonym becomes "1.1 <pseudonym>"; false means 
 });
 
 t.test('compileForwarding rejects a Via pseudonym that is not a token', async (t) => {
-  t.throws(() => compileForwarding({ ...forwardingDefaults, via: 'my proxy' }), /Invalid Via pseudonym "my proxy": expected a single HTTP token/);
-  t.throws(() => compileForwarding({ ...forwardingDefaults, via: '' }), /Invalid Via pseudonym/);
-  t.throws(() => compileForwarding({ ...forwardingDefaults, via: 'a\r\nx-evil: 1' }), /Invalid Via pseudonym/);
+  t.throws(() => compileForwarding({ ...forwardingDefaults, via: 'my proxy' }), /^forwarding\.via: expected a pseudonym that is one HTTP token .*got "my proxy"/);
+  t.throws(() => compileForwarding({ ...forwardingDefaults, via: '' }), /^forwarding\.via: /);
+  t.throws(() => compileForwarding({ ...forwardingDefaults, via: 'a\r\nx-evil: 1' }), /^forwarding\.via: /);
 });
 
 t.test('compileForwarding names trustedProxies in a CIDR error', async (t) => {
-  t.throws(() => compileForwarding({ ...forwardingDefaults, trustedProxies: ['10.0.0.0/99'] }), /^trustedProxies: Invalid address or CIDR "10.0.0.0\/99" at index 0/);
+  t.throws(() => compileForwarding({ ...forwardingDefaults, trustedProxies: ['10.0.0.0/99'] }), /^forwarding\.trustedProxies\[0\]: "10\.0\.0\.0\/99" is not an IP address or CIDR range/);
 });
 
 t.test('client address: an untrusted peer is the client, whatever XFF says', async (t) => {

@@ -135,17 +135,17 @@ t.test('an empty pathPrefix means "/"', async (t) => {
 });
 
 t.test('config errors name the route and the fix', async (t) => {
-  t.throws(() => compileRoutes([route('a', 'api')]), /routes\[0\]\.pathPrefix "api" is invalid: expected a path starting with "\/"/);
-  t.throws(() => compileRoutes([route('a', '/api?x')]), /routes\[0\]\.pathPrefix/);
-  t.throws(() => compileRoutes([route('a'), route('b', '/', ['a.*.com'])]), /routes\[1\]\.hosts entry "a\.\*\.com" is invalid: a wildcard must be a whole leading label/);
-  t.throws(() => compileRoutes([route('a', '/', ['*'])]), /wildcard.*leave hosts empty for a route that takes any host/);
-  t.throws(() => compileRoutes([route('a', '/', ['example.com:8080'])]), /a port cannot be matched/);
-  t.throws(() => compileRoutes([route('a', '/', [''])]), /it is empty/);
-  t.throws(() => compileRoutes([route('a', '/', ['http://example.com'])]), /cannot contain/);
+  t.throws(() => compileRoutes([route('a', 'api')]), { name: 'ProxyConfigError', message: 'routes[0].pathPrefix: "api" does not start with "/". Fix: write "/api".' });
+  t.throws(() => compileRoutes([route('a', '/api?x')]), /^routes\[0\]\.pathPrefix: "\/api\?x" contains a query/);
+  t.throws(() => compileRoutes([route('a'), route('b', '/', ['a.*.com'])]), /^routes\[1\]\.hosts\[0\]: "a\.\*\.com" has a "\*" that is not a leading "\*\."/);
+  t.throws(() => compileRoutes([route('a', '/', ['*'])]), /"\*" matches nothing specific\. Fix: leave out the host names to match any host/);
+  t.throws(() => compileRoutes([route('a', '/', ['example.com:8080'])]), /has a port; routes match the host name whatever the port\. Fix: write "example\.com"/);
+  t.throws(() => compileRoutes([route('a', '/', [''])]), /matches nothing specific/);
+  t.throws(() => compileRoutes([route('a', '/', ['http://example.com'])]), /is a URL, not a host name/);
 });
 
 t.test('two routes claiming the same host and prefix are refused', async (t) => {
-  t.throws(() => compileRoutes([route('a', '/api'), route('b', '/api/')]), /routes\[0\] and routes\[1\] both claim any host with path prefix "\/api"/);
-  t.throws(() => compileRoutes([route('a', '/', ['X.example']), route('b', '/', ['x.example'])]), /both claim host "x\.example" with path prefix "\/"/);
+  t.throws(() => compileRoutes([route('a', '/api'), route('b', '/api/')]), /^routes\[1\]: any host with path "\/api" is already routed by routes\[0\]/);
+  t.throws(() => compileRoutes([route('a', '/', ['X.example']), route('b', '/', ['x.example'])]), /^routes\[1\]: host "x\.example" with path "\/" is already routed by routes\[0\]/);
   t.doesNotThrow(() => compileRoutes([route('a', '/', ['x.example']), route('b', '/', ['*.x.example']), route('c')]));
 });

@@ -2,6 +2,7 @@
  * Address lists (trusted proxies) compiled once into typed arrays, so that asking whether the
  * peer of a request is in the list is a parse of one short string and a few integer compares.
  */
+import { describeValue, throwProblems, type ConfigProblem } from '../config/problems.js';
 
 /** A compiled list of IPv4/IPv6 addresses and CIDR ranges. */
 export interface AddressMatcher {
@@ -15,29 +16,32 @@ export interface AddressMatcher {
   contains(ip: string): boolean;
 }
 
-const EXPECTED =
-  'expected an IPv4 or IPv6 address, optionally with a /prefix length ' +
-  '(e.g. "10.0.0.0/8", "192.168.1.10", "fd00::/8" or "::1")';
+const CIDR_FIX =
+  'write an address range such as "10.0.0.0/8", "192.168.1.10/32" or "fd00::/8", or a single address ' +
+  'such as "10.1.2.3"';
 
 /**
  * Compile a list of addresses and CIDRs. Host bits below the prefix are ignored, as nginx does
  * (`10.1.2.3/8` is `10.0.0.0/8`). An IPv4-mapped IPv6 range of /96 or longer is stored as the
  * IPv4 range it maps, so `::ffff:10.0.0.0/104` also matches `10.1.2.3`.
- * @throws Error naming the first invalid entry and the form expected.
+ * @throws ProxyConfigError with one problem per invalid entry, at its index (`[1]`).
  */
 export function compileCidrs(list: readonly string[]): AddressMatcher {
   const v4: number[] = [];
   const v6: number[] = [];
+  const problems: ConfigProblem[] = [];
   for (let index = 0; index < list.length; index++) {
     const entry: unknown = list[index];
     if (typeof entry !== 'string') {
-      throw new Error(`Invalid address or CIDR at index ${index} (${JSON.stringify(entry)}): ${EXPECTED}`);
+      problems.push({ path: [index], problem: `expected an address or CIDR string, got ${describeValue(entry)}`, fix: CIDR_FIX });
+      continue;
     }
-    const problem = compileEntry(entry.trim(), v4, v6);
-    if (problem !== null) {
-      throw new Error(`Invalid address or CIDR "${entry}" at index ${index}: ${problem}; ${EXPECTED}`);
+    const why = compileEntry(entry.trim(), v4, v6);
+    if (why !== null) {
+      problems.push({ path: [index], problem: `${JSON.stringify(entry)} is not an IP address or CIDR range (${why})`, fix: CIDR_FIX });
     }
   }
+  throwProblems(problems);
   if (v4.length === 0 && v6.length === 0) return EMPTY;
   return new CidrMatcher(Int32Array.from(v4), Int32Array.from(v6));
 }

@@ -8,6 +8,7 @@
  */
 import { compileCidrs, normalizeAddress, type AddressMatcher } from './cidr.js';
 import type { ForwardingOptions } from '../config/options.js';
+import { describeValue, problemsOf, throwProblems, type ConfigProblem } from '../config/problems.js';
 
 export interface CompiledForwarding {
   /** The trusted proxies; `isTrusted` is the question to ask of a peer. */
@@ -20,27 +21,31 @@ export interface CompiledForwarding {
 
 /**
  * Validate and precompile the forwarding options once.
- * @throws Error for an invalid trusted proxy entry or a Via pseudonym that is not a token.
+ * @throws ProxyConfigError listing every invalid trusted proxy entry
+ *   (`['forwarding', 'trustedProxies', i]`) and a Via pseudonym that is not a token
+ *   (`['forwarding', 'via']`), so one run names them all.
  */
 export function compileForwarding(opts: ForwardingOptions): CompiledForwarding {
+  const problems: ConfigProblem[] = [];
   let via: string | null = null;
   if (opts.via !== false) {
-    const pseudonym = opts.via.trim();
-    if (!isToken(pseudonym)) {
-      throw new Error(
-        `Invalid Via pseudonym ${JSON.stringify(opts.via)}: expected a single HTTP token ` +
-          `(letters, digits and !#$%&'*+-.^_\`|~, no spaces), e.g. "portcullis", or false for no Via header`,
-      );
+    const pseudonym = typeof opts.via === 'string' ? opts.via.trim() : '';
+    if (isToken(pseudonym)) {
+      via = '1.1 ' + pseudonym;
+    } else {
+      problems.push({
+        path: ['forwarding', 'via'],
+        problem: `expected a pseudonym that is one HTTP token (letters, digits and !#$%&'*+-.^_\`|~, no spaces), got ${describeValue(opts.via)}`,
+        fix: 'write a name such as "portcullis", or false for no Via header',
+      });
     }
-    via = '1.1 ' + pseudonym;
   }
-  let trustedProxies: AddressMatcher;
-  try {
-    trustedProxies = compileCidrs(opts.trustedProxies);
-  } catch (err) {
-    throw new Error(`trustedProxies: ${(err as Error).message}`);
+  let trustedProxies: AddressMatcher | undefined;
+  for (const p of problemsOf(() => (trustedProxies = compileCidrs(opts.trustedProxies)))) {
+    problems.push({ ...p, path: ['forwarding', 'trustedProxies', ...p.path] });
   }
-  return { trustedProxies, forwarded: opts.forwarded, via };
+  throwProblems(problems);
+  return { trustedProxies: trustedProxies!, forwarded: opts.forwarded, via };
 }
 
 /** Whether the client connection comes from a trusted proxy (its forwarding headers are kept). */

@@ -3,7 +3,9 @@
  * `*.suffix` wildcard, else the routes without hosts), then the longest path prefix within that
  * virtual host picks the route. A virtual host never falls through to another on a path miss.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import type { RouteOptions } from '../config/options.js';
+import { describeValue, throwProblems, type CheckResult, type ConfigProblem } from '../config/problems.js';
 
 export interface RouteMatch {
   route: RouteOptions;
@@ -22,36 +24,44 @@ export interface Router {
 
 /**
  * Validate and precompile the routes once.
- * @throws Error naming the route (by index) and what to fix, for a malformed host or prefix or
- *   two routes that claim the same host and prefix.
+ * @throws ProxyConfigError listing every malformed prefix (`['routes', i, 'pathPrefix']`) and host
+ *   (`['routes', i, 'hosts', j]`), and every route that claims a host and prefix an earlier route
+ *   has (`['routes', i]`).
  */
 export function compileRoutes(routes: readonly RouteOptions[]): Router {
   const exact = new Map<string, TableBuilder>();
   const wildcards = new Map<string, TableBuilder>();
   let fallback: TableBuilder | null = null;
+  const problems: ConfigProblem[] = [];
 
   for (let index = 0; index < routes.length; index++) {
     const route = routes[index]!;
-    const prefix = compilePrefix(route.pathPrefix, index);
-    if (route.hosts.length === 0) {
-      fallback ??= new TableBuilder('any host');
-      fallback.add(prefix, route, index);
-      continue;
-    }
-    for (const raw of route.hosts) {
-      const host = compileHost(raw, index);
-      if (host.startsWith('*.')) {
-        const suffix = host.slice(1);
-        let table = wildcards.get(suffix);
-        if (table === undefined) wildcards.set(suffix, (table = new TableBuilder(`host "${host}"`)));
-        table.add(prefix, route, index);
-      } else {
-        let table = exact.get(host);
-        if (table === undefined) exact.set(host, (table = new TableBuilder(`host "${host}"`)));
-        table.add(prefix, route, index);
-      }
+    const before = problems.length;
+    const prefix = checkPathPrefix(route.pathPrefix);
+    if (!prefix.ok) problems.push({ path: ['routes', index, 'pathPrefix'], problem: prefix.problem, fix: prefix.fix });
+    const hosts: string[] = [];
+    route.hosts.forEach((raw, j) => {
+      const host = checkRouteHost(raw);
+      if (host.ok) hosts.push(host.value);
+      else problems.push({ path: ['routes', index, 'hosts', j], problem: host.problem, fix: host.fix });
+    });
+    // A route with a malformed part would be filed under the wrong key: no overlap check for it.
+    if (!prefix.ok || problems.length !== before) continue;
+    const add = (table: TableBuilder): void => {
+      const problem = table.add(prefix.value, route, index);
+      if (problem !== null) problems.push(problem);
+    };
+    if (hosts.length === 0) add((fallback ??= new TableBuilder('any host')));
+    for (const host of hosts) {
+      const tables = host.startsWith('*.') ? wildcards : exact;
+      const key = host.startsWith('*.') ? host.slice(1) : host;
+      let table = tables.get(key);
+      if (table === undefined) tables.set(key, (table = new TableBuilder(`host "${host}"`)));
+      // One problem per route is enough: the fix (remove it, or change its host or path) is the same.
+      if (problems.length === before) add(table);
     }
   }
+  throwProblems(problems);
 
   const exactTables = new Map<string, PathTable>();
   for (const [host, builder] of exact) exactTables.set(host, builder.build());
@@ -135,15 +145,18 @@ class TableBuilder {
 
   constructor(private readonly label: string) {}
 
-  add(prefix: string, route: RouteOptions, index: number): void {
+  /** Adds the route, or returns why not: an earlier route has the same prefix here. */
+  add(prefix: string, route: RouteOptions, index: number): ConfigProblem | null {
     const twin = this.entries.find((e) => e.prefix === prefix);
     if (twin !== undefined) {
-      throw new Error(
-        `routes[${twin.index}] and routes[${index}] both claim ${this.label} with path prefix ` +
-          `"${prefix || '/'}": remove one, or give them different hosts or prefixes`,
-      );
+      return {
+        path: ['routes', index],
+        problem: `${this.label} with path "${prefix || '/'}" is already routed by routes[${twin.index}], so this route would never be used for it`,
+        fix: 'remove one of the two, or change its host or path',
+      };
     }
     this.entries.push({ prefix, route, index });
+    return null;
   }
 
   build(): PathTable {
@@ -156,44 +169,63 @@ class TableBuilder {
   }
 }
 
-function compilePrefix(raw: string, index: number): string {
+/** A path prefix as the tables key it: starts with "/", no query or fragment, no trailing "/". */
+function checkPathPrefix(raw: unknown): CheckResult<string> {
+  const fix = 'write a path prefix that starts with "/", such as "/api/"';
+  if (typeof raw !== 'string') return { ok: false, problem: `expected a path, got ${describeValue(raw)}`, fix };
   const prefix = raw === '' ? '/' : raw;
-  if (typeof prefix !== 'string' || prefix.charCodeAt(0) !== 47 || /[?#\s]/.test(prefix)) {
-    throw new Error(
-      `routes[${index}].pathPrefix ${JSON.stringify(raw)} is invalid: expected a path starting ` +
-        `with "/" and without query, fragment or spaces, e.g. "/" or "/api"`,
-    );
+  if (prefix.charCodeAt(0) !== 47) {
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(prefix);
+    return {
+      ok: false,
+      problem: `${JSON.stringify(raw)} does not start with "/"`,
+      fix: isUrl ? 'write a path only, without scheme and host, such as "/api/"' : `write "/${raw}"`,
+    };
+  }
+  if (/[?#\s]/.test(prefix)) {
+    return { ok: false, problem: `${JSON.stringify(raw)} contains a query, fragment or whitespace; routes match the path only`, fix };
   }
   let end = prefix.length;
   while (end > 0 && prefix.charCodeAt(end - 1) === 47) end--;
-  return prefix.slice(0, end);
+  return { ok: true, value: prefix.slice(0, end) };
 }
 
-function compileHost(raw: string, index: number): string {
-  const fail = (why: string): never => {
-    throw new Error(
-      `routes[${index}].hosts entry ${JSON.stringify(raw)} is invalid: ${why}; expected a host ` +
-        `name such as "example.com", a wildcard such as "*.example.com", or an IP address ` +
-        `(IPv6 in brackets, "[::1]"); leave hosts empty for a route that takes any host`,
-    );
-  };
-  if (typeof raw !== 'string') return fail('not a string');
+const HOST_FIX =
+  'write a host name such as "example.com", "*.example.com" to match its subdomains (the only wildcard ' +
+  'allowed is a leading "*."), or an IP address (IPv6 in brackets, "[::1]")';
+const hostLabel = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+
+/**
+ * A route host as the router keys it: lower-case, without trailing dot, IPv6 in brackets; or what
+ * is wrong with it. The server checks the names of its routes with this too, so a name the
+ * server accepts is exactly one the router can match.
+ */
+export function checkRouteHost(raw: unknown): CheckResult<string> {
+  const bad = (problem: string, fix = HOST_FIX): CheckResult<string> => ({ ok: false, problem, fix });
+  if (typeof raw !== 'string') return bad(`expected a host name, got ${describeValue(raw)}`);
   let host = raw.trim().toLowerCase();
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  if (host === '') return fail('it is empty');
-  if (/[\s/?#@]/.test(host)) return fail('host names cannot contain spaces, "/", "?", "#" or "@"');
-  if (host.charCodeAt(0) !== 91 && host.indexOf(':') !== host.lastIndexOf(':')) host = '[' + host + ']';
-  if (host.charCodeAt(0) === 91) {
-    if (!host.endsWith(']')) return fail('a port cannot be matched; remove it');
-    return host;
+  if (host.endsWith('.') && host.length > 1) host = host.slice(0, -1);
+  const quoted = JSON.stringify(raw);
+  if (host === '' || host === '*') return bad(`${quoted} matches nothing specific`, 'leave out the host names to match any host');
+  if (/^[a-z][a-z0-9+.-]*:\/\//.test(host)) return bad(`${quoted} is a URL, not a host name`);
+  if (isIPv6(host)) return { ok: true, value: `[${host}]` };
+  if (host.startsWith('[')) {
+    const inner = /^\[([^\]]+)\]$/.exec(host)?.[1];
+    return inner !== undefined && isIPv6(inner) ? { ok: true, value: host } : bad(`${quoted} is not a valid host`);
   }
-  if (host.indexOf(':') !== -1) return fail('a port cannot be matched; remove it');
-  const star = host.indexOf('*');
-  if (star !== -1 && (star !== 0 || !host.startsWith('*.') || host.length < 3 || host.indexOf('*', 1) !== -1)) {
-    return fail('a wildcard must be a whole leading label, as in "*.example.com"');
+  if (/:\d*$/.test(host)) {
+    return bad(`${quoted} has a port; routes match the host name whatever the port`, `write "${host.replace(/:\d*$/, '')}"`);
   }
-  if (host.includes('..')) return fail('it has an empty label');
-  return host;
+  const wildcard = host.startsWith('*.');
+  const rest = wildcard ? host.slice(2) : host;
+  if (rest.includes('*')) return bad(`${quoted} has a "*" that is not a leading "*."`);
+  if (isIPv4(rest)) return wildcard ? bad(`${quoted} puts a wildcard before an IP address`) : { ok: true, value: host };
+  const labels = rest.split('.');
+  // A name of digits and dots only would be an IPv4 address, and this one is not (127.0.0.256).
+  if (rest.length > 253 || labels.every((l) => /^\d+$/.test(l)) || !labels.every((l) => hostLabel.test(l))) {
+    return bad(`${quoted} is not a valid host name`);
+  }
+  return { ok: true, value: host };
 }
 
 /**
