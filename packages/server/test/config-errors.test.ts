@@ -71,7 +71,7 @@ t.test('wrong types are named with what was found', async (t) => {
   t.match(message('upstreams: [app]\n'), /upstreams: is a list, but upstreams are a mapping/);
   t.match(message(`${app}routes: { upstream: app }\n`), /routes: expected a list of routes, got a mapping/);
   t.match(message(`${app}    keepalive:\n`), /upstreams\.app\.keepalive: has no value\. Fix: give it a value, or remove the key to use the default \(10\)\./);
-  t.match(message(`via: "my proxy"\n${app}`), /via: expected false, true or a pseudonym/);
+  t.match(message(`via: 42\n${app}`), /^portcullis\.yaml:1:6: via: expected false, true or a pseudonym, got 42\. Fix: write a name such as "portcullis"/);
   t.match(message(`${app}    idle_timeout:\n`), /idle_timeout: has no value\. Fix: give it a value, or remove the key to use the default \(4s\)\./);
   t.match(message('upstreams:\n  app:\n    servers: ["https://a"]\n    tls: { key: k.pem }\n'), /upstreams\.app\.tls: has "key" without "cert"/);
   t.match(message(`${app}routes:\n  - { host: [a.com], upstream: app }\n`), /routes\[0\]\.host: is a list\. Fix: rename "host" to "hosts" for a list\./);
@@ -131,7 +131,7 @@ t.test('routes: unknown upstream, host patterns, paths, overlaps, missing routes
   t.match(message(`${two}routes:\n  - upstream: web\n`), /routes\[0\]\.upstream: there is no upstream named "web"\. Fix: use one of "app" or "api", or define "web" under upstreams\./);
   t.match(message(`${two}routes:\n  - path: /\n`), /^portcullis\.yaml:5:5: routes\[0\]: does not say which upstream to use\. Fix: add "upstream: <name>", with a name among "app" or "api"\./);
   t.match(message(`${two}routes:\n  - { host: "a.*.com", upstream: app }\n`), /routes\[0\]\.host: "a\.\*\.com" has a "\*" that is not a leading "\*\."\. Fix: .*"\*\.example\.com"/);
-  t.match(message(`${two}routes:\n  - { hosts: ["*"], upstream: app }\n`), /routes\[0\]\.hosts\[0\]: "\*" matches nothing specific\. Fix: leave out "host"\/"hosts" to match any host/);
+  t.match(message(`${two}routes:\n  - { hosts: ["*"], upstream: app }\n`), /routes\[0\]\.hosts\[0\]: "\*" matches nothing specific\. Fix: leave out the host names to match any host/);
   t.match(message(`${two}routes:\n  - { host: "example.com:8080", upstream: app }\n`), /routes\[0\]\.host: "example\.com:8080" has a port; .*Fix: write "example\.com"\./);
   t.match(message(`${two}routes:\n  - { hosts: [], upstream: app }\n`), /routes\[0\]\.hosts: lists no host/);
   t.match(message(`${two}routes:\n  - { host: a.com, hosts: [b.com], upstream: app }\n`), /routes\[0\]: has both "host" and "hosts"/);

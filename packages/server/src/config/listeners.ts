@@ -5,9 +5,10 @@
  */
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
+import { checkRouteHost } from '@portcullis/core';
 import { checkCertificateText, nameCovers } from '../tls/certificates.js';
 import { describe } from './errors.js';
-import { field, listItems, mapping, type KeyPath, type SchemaContext } from './schema.js';
+import { field, listItems, mapping, type KeyPath, type Raw, type SchemaContext } from './fields.js';
 import { listOf } from './suggest.js';
 import {
   defaultListener,
@@ -21,15 +22,13 @@ import {
   type RedirectConfig,
   type TlsVersion,
 } from './types.js';
-import { checkBoolean, checkHostPattern, checkInteger, checkListen } from './values.js';
+import { checkBoolean, checkInteger, checkListen } from './values.js';
 
-export const listenerKeys = ['address', 'tls', 'redirect_https'] as const;
-export const listenerTlsKeys = ['cert', 'key', 'names', 'certificates', 'default_certificate', 'min_version', 'ciphers', 'hsts', 'watch'] as const;
-export const certificateKeys = ['cert', 'key', 'names'] as const;
-export const hstsKeys = ['max_age', 'include_subdomains', 'preload'] as const;
-export const redirectKeys = ['port', 'status'] as const;
-
-type Raw = Record<string, unknown>;
+const listenerKeys = ['address', 'tls', 'redirect_https'] as const;
+const listenerTlsKeys = ['cert', 'key', 'names', 'certificates', 'default_certificate', 'min_version', 'ciphers', 'hsts', 'watch'] as const;
+const certificateKeys = ['cert', 'key', 'names'] as const;
+const hstsKeys = ['max_age', 'include_subdomains', 'preload'] as const;
+const redirectKeys = ['port', 'status'] as const;
 
 /** hstspreload.org refuses a max-age under one year. */
 const preloadMinAge = 31_536_000;
@@ -41,7 +40,8 @@ function checkNames(ctx: SchemaContext, path: KeyPath, value: unknown): string[]
   }
   const names: string[] = [];
   value.forEach((item, i) => {
-    const checked = checkHostPattern(item);
+    // SNI names follow the grammar of route hosts, so one rule (the core's) checks both.
+    const checked = checkRouteHost(item);
     if (!checked.ok) return ctx.report([...path, i], checked.problem, checked.fix);
     if (isIP(checked.value) || checked.value.startsWith('[')) {
       return ctx.report([...path, i], `${JSON.stringify(item)} is an IP address, but clients send only host names in SNI`, 'remove it; a client that connects by address gets the default certificate');

@@ -9,7 +9,8 @@ import { forwardingDefaults, upstreamDefaults, websocketDefaults, type ServerAdd
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { commandLineSource, type ParsedArgs } from './args.js';
 import { bad, type Checked, ConfigError, type ConfigIssue, ok } from './errors.js';
-import { type Anchor, buildServerConfig, formatKeyPath, type KeyPath } from './schema.js';
+import { type Anchor, formatKeyPath, type KeyPath } from './fields.js';
+import { buildServerConfig } from './schema.js';
 import { commandLineUpstreamName, defaultListener, demoUpstreamName, serverDefaults, type ServerConfig } from './types.js';
 
 interface Position {

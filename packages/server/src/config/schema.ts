@@ -5,9 +5,13 @@
  */
 import { availableParallelism } from 'node:os';
 import {
+  checkRouteHost,
   compileForwarding,
   compileRoutes,
   forwardingDefaults,
+  formatOptionPath,
+  problemsOf,
+  type ConfigProblem,
   upstreamDefaults,
   websocketDefaults,
   type ForwardingOptions,
@@ -19,19 +23,16 @@ import {
   type WebSocketOptions,
 } from '@portcullis/core';
 import { type Checked, describe } from './errors.js';
+import { field, isMapping, listItems, mapping, type KeyPath, type Raw, type SchemaContext } from './fields.js';
 import { didYouMean, listOf } from './suggest.js';
 import { buildListeners } from './listeners.js';
 import { serverDefaults, type ServerConfig } from './types.js';
 import {
   checkBoolean,
-  checkCidr,
   checkDuration,
   checkHostHeader,
-  checkHostPattern,
   checkInteger,
   checkLogLevel,
-  checkPathPrefix,
-  checkPseudonym,
   checkServer,
   checkSize,
   checkUpstreamName,
@@ -41,29 +42,9 @@ import {
   type ServerTarget,
 } from './values.js';
 
-export type KeyPath = readonly (string | number)[];
-
-/** `['upstreams', 'app', 'keepalive']` → `upstreams.app.keepalive`; `['routes', 1]` → `routes[1]`. */
-export function formatKeyPath(path: KeyPath): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
-  return out;
-}
-
-/** Where a problem is: at the key itself (unknown keys) or at its value. */
-export type Anchor = 'key' | 'value';
-
-export interface SchemaContext {
-  report(path: KeyPath, problem: string, fix: string, anchor?: Anchor): void;
-  /** Read a file named in the config (TLS material), relative to the config file. */
-  readFile(path: string): Checked<string>;
-  /** The absolute path of a file named in the config (certificates are read again on reload). */
-  resolvePath(path: string): string;
-}
-
-export const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'upstreams', 'routes'] as const;
-export const logKeys = ['level', 'access'] as const;
-export const upstreamKeys = [
+const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'upstreams', 'routes'] as const;
+const logKeys = ['level', 'access'] as const;
+const upstreamKeys = [
   'servers',
   'keepalive',
   'max_connections',
@@ -77,77 +58,23 @@ export const upstreamKeys = [
   'tls',
   'websocket',
 ] as const;
-export const websocketKeys = ['max_message_size', 'idle_timeout', 'handshake_timeout', 'max_buffered', 'compression', 'upstream_compression'] as const;
+const websocketKeys = ['max_message_size', 'idle_timeout', 'handshake_timeout', 'max_buffered', 'compression', 'upstream_compression'] as const;
 /** The WebSocket limits an upstream may override (those of its own hop). */
-export const upstreamWebsocketKeys = ['max_message_size', 'handshake_timeout', 'max_buffered', 'upstream_compression'] as const;
+const upstreamWebsocketKeys = ['max_message_size', 'handshake_timeout', 'max_buffered', 'upstream_compression'] as const;
 const compressions = ['off', 'shared', 'dedicated'] as const;
-export const upstreamTlsKeys = ['verify', 'server_name', 'ca', 'cert', 'key'] as const;
-export const routeKeys = ['host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
-
-type Raw = Record<string, unknown>;
-
-const isMapping = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** Check that `value` is a mapping with only `allowed` keys; report the rest with a suggestion. */
-export function mapping(ctx: SchemaContext, path: KeyPath, value: unknown, allowed: readonly string[], example: string): Raw | undefined {
-  if (!isMapping(value)) {
-    ctx.report(path, `expected a mapping of keys (${listOf(allowed.slice(0, 3), 'and')}${allowed.length > 3 ? ' …' : ''}), got ${describe(value)}`, `write it like ${example}`);
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    if (allowed.includes(key)) continue;
-    // Top-level `x-…` keys are ignored (as in Compose files): a place for YAML anchors.
-    if (path.length === 0 && key.startsWith('x-')) continue;
-    const guess = didYouMean(key, allowed);
-    if (guess !== undefined) {
-      ctx.report([...path, key], `unknown key (did you mean "${guess}"?)`, `rename it to "${guess}"`, 'key');
-    } else {
-      ctx.report([...path, key], 'unknown key', `remove it; the keys allowed ${path.length ? 'here' : 'at the top level'} are ${listOf(allowed, 'and')}`, 'key');
-    }
-  }
-  return value;
-}
+const upstreamTlsKeys = ['verify', 'server_name', 'ca', 'cert', 'key'] as const;
+const routeKeys = ['host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
 
 /**
- * Read `key` of `record` through `check`; absent gives `fallback`. An empty value (`key:` with
- * nothing after it) is an error rather than a silent default.
+ * `trusted_proxies`, `forwarded` and `via` as the core takes them. The addresses and the Via
+ * pseudonym are the core's to check (compileForwarding); here only what YAML adds: a bare item
+ * for a one-entry list, and `via: true`.
  */
-export function field<T>(
-  ctx: SchemaContext,
-  record: Raw | undefined,
-  path: KeyPath,
-  key: string,
-  check: (value: unknown) => Checked<T>,
-  fallback: T,
-  defaultText: string,
-): T {
-  if (record === undefined || !(key in record)) return fallback;
-  const value = record[key];
-  if (value === null || value === undefined) {
-    ctx.report([...path, key], 'has no value', `give it a value, or remove the key to use the default (${defaultText})`);
-    return fallback;
-  }
-  const checked = check(value);
-  if (checked.ok) return checked.value;
-  ctx.report([...path, key], checked.problem, checked.fix);
-  return fallback;
-}
-
-/** A list, also accepting one bare item for convenience (`servers: 127.0.0.1:9000`). */
-export function listItems(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [value];
-}
-
 function buildForwarding(ctx: SchemaContext, root: Raw): ForwardingOptions {
   let trustedProxies = [...forwardingDefaults.trustedProxies];
   if ('trusted_proxies' in root && root['trusted_proxies'] !== null) {
-    const value = root['trusted_proxies'];
-    trustedProxies = [];
-    listItems(value).forEach((item, i) => {
-      const checked = checkCidr(item);
-      if (checked.ok) trustedProxies.push(checked.value);
-      else ctx.report(Array.isArray(value) ? ['trusted_proxies', i] : ['trusted_proxies'], checked.problem, checked.fix);
-    });
+    // Not strings are the core's to refuse too, at their index, like any other bad entry.
+    trustedProxies = listItems(root['trusted_proxies']) as string[];
   }
   const forwarded = field(ctx, root, [], 'forwarded', (v) => checkBoolean(v, 'write true to also send an RFC 7239 Forwarded header, or false'), forwardingDefaults.forwarded, 'false');
   const via = field<string | false>(
@@ -155,7 +82,12 @@ function buildForwarding(ctx: SchemaContext, root: Raw): ForwardingOptions {
     root,
     [],
     'via',
-    (v) => (v === false ? { ok: true, value: false } : v === true ? { ok: true, value: 'portcullis' } : checkPseudonym(v)),
+    (v) =>
+      v === false || typeof v === 'string'
+        ? { ok: true, value: v }
+        : v === true
+          ? { ok: true, value: 'portcullis' }
+          : { ok: false, problem: `expected false, true or a pseudonym, got ${describe(v)}`, fix: 'write a name such as "portcullis", or true to use "portcullis"' },
     forwardingDefaults.via,
     'false',
   );
@@ -335,39 +267,63 @@ function buildUpstreams(ctx: SchemaContext, root: Raw): UpstreamOptions[] {
   return Object.entries(value).flatMap(([name, upstream]) => buildUpstream(ctx, name, upstream) ?? []);
 }
 
-function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly string[], problems: () => number): RouteOptions[] {
+/** Where routes[i] of the core's options was written: its YAML path, and how it named its hosts. */
+interface RouteSource {
+  path: KeyPath;
+  hostKey: 'host' | 'hosts' | null;
+}
+
+interface BuiltRoutes {
+  routes: RouteOptions[];
+  /** One per route; empty for the route made up when there is no "routes" key. */
+  sources: RouteSource[];
+  /**
+   * Every route was read with its own hosts and path. Otherwise some were skipped or read with
+   * defaults in their place, and the core would find overlaps that are not in the file.
+   */
+  complete: boolean;
+}
+
+function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly string[], problems: () => number): BuiltRoutes {
   const value = root['routes'];
   if (value === undefined) {
-    if (upstreamNames.length === 1) return [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: upstreamNames[0]! }];
+    if (upstreamNames.length === 1) return { routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: upstreamNames[0]! }], sources: [], complete: false };
     if (upstreamNames.length > 1) {
       ctx.report([], `has ${upstreamNames.length} upstreams but no "routes" to choose between them`, `add routes, e.g. "routes: [{ path: /, upstream: ${upstreamNames[0]} }]"`);
     }
-    return [];
+    return { routes: [], sources: [], complete: false };
   }
   if (!Array.isArray(value) || value.length === 0) {
     ctx.report(
       ['routes'],
       Array.isArray(value) || value === null ? 'lists no route, so every request would get 404' : `expected a list of routes, got ${describe(value)}`,
-      upstreamNames.length === 1 ? 'add a route, or remove "routes" to send every request to the only upstream' : 'write it like "routes: [{ host: example.com, path: /, upstream: app }]"',
+      upstreamNames.length === 1 ? 'add a route, or remove "routes" to send every request to the only upstream' : 'write it like "routes: [{ host: example.com, path: /api/, upstream: app }]"',
     );
-    return [];
+    return { routes: [], sources: [], complete: false };
   }
-  const routes: RouteOptions[] = [];
-  const claimed = new Map<string, number>();
+  const built: BuiltRoutes = { routes: [], sources: [], complete: true };
   value.forEach((item, i) => {
     const path = ['routes', i];
-    const problemsBefore = problems();
     const raw = mapping(ctx, path, item, routeKeys, '"{ host: example.com, path: /api/, upstream: app }"');
-    if (!raw) return;
+    if (!raw) {
+      built.complete = false;
+      return;
+    }
+    const hostsAndPathBefore = problems();
+    // Host names are checked (and lower-cased) by the core's own rule, so each is reported at its
+    // own key here, and what passes is exactly what the router matches.
     let hosts: string[] = [];
+    let hostKey: RouteSource['hostKey'] = null;
     if ('host' in raw && 'hosts' in raw) {
       ctx.report(path, 'has both "host" and "hosts"', 'keep one: "host" for one name, "hosts" for a list');
     } else if ('host' in raw) {
+      hostKey = 'host';
       const checkOne = (v: unknown): Checked<string> =>
-        Array.isArray(v) ? { ok: false, problem: 'is a list', fix: 'rename "host" to "hosts" for a list' } : checkHostPattern(v);
+        Array.isArray(v) ? { ok: false, problem: 'is a list', fix: 'rename "host" to "hosts" for a list' } : checkRouteHost(v);
       const host = field(ctx, raw, path, 'host', checkOne, '', 'any host');
       if (host !== '') hosts = [host];
     } else if ('hosts' in raw) {
+      hostKey = 'hosts';
       const list = raw['hosts'];
       if (!Array.isArray(list) || list.length === 0) {
         ctx.report(
@@ -377,13 +333,15 @@ function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly stri
         );
       } else {
         list.forEach((h, j) => {
-          const checked = checkHostPattern(h);
+          const checked = checkRouteHost(h);
           if (checked.ok) hosts.push(checked.value);
           else ctx.report([...path, 'hosts', j], checked.problem, checked.fix);
         });
       }
     }
-    const pathPrefix = field(ctx, raw, path, 'path', checkPathPrefix, '/', '/');
+    // The path's syntax is the core's to check (compileRoutes); a YAML number or list is not a path.
+    const pathPrefix = field(ctx, raw, path, 'path', (v) => (typeof v === 'string' ? { ok: true, value: v } : { ok: false, problem: `expected a path, got ${describe(v)}`, fix: 'write a path prefix that starts with "/", such as "/api/"' }), '/', '/');
+    if (problems() !== hostsAndPathBefore) built.complete = false;
     const stripPrefix = field(ctx, raw, path, 'strip_prefix', (v) => checkBoolean(v, 'write true to remove the path prefix before passing the request upstream, else false'), false, 'false');
     let upstream = '';
     const target = raw['upstream'];
@@ -405,23 +363,33 @@ function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly stri
         guess ? `write "${guess}"` : `use one of ${listOf(upstreamNames)}, or define "${target}" under upstreams`,
       );
     }
-    // A route with its own problems was read with defaults in their place: no overlap check.
-    for (const host of problems() === problemsBefore ? (hosts.length ? hosts : ['']) : []) {
-      const id = `${host}\n${pathPrefix.replace(/\/+$/, '')}`;
-      const earlier = claimed.get(id);
-      if (earlier !== undefined) {
-        ctx.report(
-          path,
-          `${host ? `host "${host}"` : 'any host'} with path "${pathPrefix}" is already routed by routes[${earlier}], so this route would never be used for it`,
-          'remove one of the two, or change its host or path',
-        );
-        break;
-      }
-      claimed.set(id, i);
-    }
-    routes.push({ hosts, pathPrefix, stripPrefix, upstream });
+    built.routes.push({ hosts, pathPrefix, stripPrefix, upstream });
+    built.sources.push({ path, hostKey });
   });
-  return routes;
+  return built;
+}
+
+/**
+ * The YAML key a problem of the core's options is about: `routes[i].pathPrefix` is the route's
+ * `path`, `forwarding.trustedProxies[i]` is `trusted_proxies[i]`, and so on. A path with no YAML
+ * counterpart (none is known) goes to the top of the file rather than nowhere.
+ */
+function yamlPathOf(problem: ConfigProblem, routes: readonly RouteSource[], root: Raw): KeyPath {
+  const [head, i, key, j] = problem.path;
+  const route = head === 'routes' && typeof i === 'number' ? routes[i] : undefined;
+  if (route !== undefined) {
+    if (key === 'pathPrefix') return [...route.path, 'path'];
+    if (key === 'stripPrefix') return [...route.path, 'strip_prefix'];
+    if (key === 'upstream') return [...route.path, 'upstream'];
+    if (key === 'hosts' && route.hostKey === 'host') return [...route.path, 'host'];
+    if (key === 'hosts' && route.hostKey === 'hosts') return typeof j === 'number' ? [...route.path, 'hosts', j] : [...route.path, 'hosts'];
+    return route.path;
+  }
+  if (head === 'forwarding' && i === 'trustedProxies') {
+    return Array.isArray(root['trusted_proxies']) && typeof key === 'number' ? ['trusted_proxies', key] : ['trusted_proxies'];
+  }
+  if (head === 'forwarding' && i === 'via') return ['via'];
+  return [];
 }
 
 /** Build a {@link ServerConfig} from the value of a YAML document; problems go to `ctx`. */
@@ -440,6 +408,7 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
   const upstreams = buildUpstreams(ctx, root);
   // Routes are checked against every declared name, even of upstreams that had errors of their own.
   const declared = isMapping(root['upstreams']) ? Object.keys(root['upstreams']) : [];
+  const routes = buildRoutes(ctx, root, declared, () => problems);
   const config: ServerConfig = {
     source,
     listeners: buildListeners(ctx, root),
@@ -449,25 +418,23 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
     demo: false,
     proxy: {
       upstreams,
-      routes: buildRoutes(ctx, root, declared, () => problems),
+      routes: routes.routes,
       forwarding: buildForwarding(ctx, root),
       websocket: { ...websocketDefaults, ...('websocket' in root && root['websocket'] !== null ? buildWebSocket(ctx, ['websocket'], root['websocket'], false) : {}) },
     },
     shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
     sendTimeout: field(ctx, root, [], 'send_timeout', (v) => checkDuration(v, '60s'), serverDefaults.sendTimeout, '60s'),
   };
-  if (problems === 0) {
-    // The core compiles the routes again at start; anything it refuses is reported here, at load.
-    try {
-      compileRoutes(config.proxy.routes);
-    } catch (err) {
-      ctx.report(['routes'], err instanceof Error ? err.message : String(err), 'change the route it names');
-    }
-    try {
-      compileForwarding(config.proxy.forwarding);
-    } catch (err) {
-      ctx.report([], err instanceof Error ? err.message : String(err), 'change the "trusted_proxies" or "via" entry it names');
-    }
+  // The rules of the proxy options themselves are the core's (route paths and overlaps, trusted
+  // proxy addresses, the Via pseudonym): it reports them with paths into the options, mapped here
+  // to the YAML keys, so they come with file, line and fix like every other problem.
+  const core = [
+    ...(routes.complete ? problemsOf(() => compileRoutes(routes.routes)) : []),
+    ...problemsOf(() => compileForwarding(config.proxy.forwarding)),
+  ];
+  for (const p of core) {
+    const at = yamlPathOf(p, routes.sources, root);
+    ctx.report(at, at.length === 0 ? `${formatOptionPath(p.path)}: ${p.problem}` : p.problem, p.fix);
   }
   return config;
 }

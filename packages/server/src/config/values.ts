@@ -2,15 +2,15 @@
  * Checks for single values, shared by the YAML schema and the command line: each returns the
  * typed value or what is wrong and how to fix it (the caller adds file and key).
  */
-import { isIP, isIPv4, isIPv6 } from 'node:net';
-import { compileCidrs, type ServerAddress } from '@portcullis/core';
+import { isIP, isIPv6 } from 'node:net';
+import { compileCidrs, problemsOf, type ServerAddress } from '@portcullis/core';
 import { availableParallelism } from 'node:os';
 import { bad, type Checked, describe, ok } from './errors.js';
 import { didYouMean, listOf } from './suggest.js';
 import { logLevels, type ListenerConfig, type LogLevel } from './types.js';
 
 /** Longest timer Node can arm without overflowing (about 24.8 days). */
-export const maxDurationMs = 2 ** 31 - 1;
+const maxDurationMs = 2 ** 31 - 1;
 
 const unitMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
@@ -98,7 +98,7 @@ export function checkBoolean(value: unknown, fix: string): Checked<boolean> {
 const hostLabel = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 
 /** A DNS name or an IP literal (IPv6 without brackets). */
-export function isHostName(host: string): boolean {
+function isHostName(host: string): boolean {
   if (isIP(host)) return true;
   if (host.length === 0 || host.length > 253) return false;
   const labels = (host.endsWith('.') ? host.slice(0, -1) : host).split('.');
@@ -248,64 +248,13 @@ export function unifyProtocol(
 }
 
 /**
- * A trusted proxy: a CIDR such as "10.0.0.0/8" or "fd00::/8", or a single address. Checked by
- * the core's own parser, so what passes here is exactly what the core accepts.
+ * A trusted proxy (`--trust-proxy`): a CIDR such as "10.0.0.0/8" or "fd00::/8", or a single
+ * address. The rule is the core's (compileCidrs), so what passes here is exactly what it accepts.
  */
 export function checkCidr(value: unknown): Checked<string> {
-  const fix = 'write an address range such as "10.0.0.0/8", "192.168.1.10/32" or "fd00::/8", or a single address such as "10.1.2.3"';
-  if (typeof value !== 'string' || value.trim() === '') return bad(`expected an address or CIDR string, got ${describe(value)}`, fix);
-  const text = value.trim();
-  try {
-    compileCidrs([text]);
-  } catch (err) {
-    const why = /at index \d+: (.*?);/.exec(err instanceof Error ? err.message : '')?.[1];
-    return bad(`${JSON.stringify(text)} is not an IP address or CIDR range${why ? ` (${why})` : ''}`, fix);
-  }
-  return ok(text);
-}
-
-/** A route host pattern: an exact name, or `*.domain` (a leading wildcard only). Lowercased. */
-export function checkHostPattern(value: unknown): Checked<string> {
-  const fix = 'write a host name such as "example.com", or "*.example.com" to match its subdomains (the only wildcard allowed is a leading "*.")';
-  if (typeof value !== 'string') return bad(`expected a host name, got ${describe(value)}`, fix);
-  let text = value.trim().toLowerCase();
-  if (text.endsWith('.') && text.length > 1) text = text.slice(0, -1);
-  if (text === '*' || text === '') return bad(`${JSON.stringify(value)} matches nothing specific`, 'leave out "host"/"hosts" to match any host');
-  if (/^[a-z][a-z0-9+.-]*:\/\//.test(text)) return bad(`${JSON.stringify(value)} is a URL, not a host name`, fix);
-  if (isIPv6(text)) return ok(`[${text}]`);
-  if (text.startsWith('[')) {
-    const m = /^\[([^\]]+)\]$/.exec(text);
-    if (m && isIPv6(m[1]!)) return ok(text);
-    return bad(`${JSON.stringify(value)} is not a valid host`, fix);
-  }
-  if (/:\d+$/.test(text)) {
-    return bad(`${JSON.stringify(value)} has a port; routes match the host name whatever the port`, `write "${text.replace(/:\d+$/, '')}"`);
-  }
-  const wildcard = text.startsWith('*.');
-  const rest = wildcard ? text.slice(2) : text;
-  if (rest.includes('*')) return bad(`${JSON.stringify(value)} has a "*" that is not a leading "*."`, fix);
-  if (!isHostName(rest) || (wildcard && isIP(rest))) return bad(`${JSON.stringify(value)} is not a valid host name`, fix);
-  return ok(text);
-}
-
-/** A route path prefix: starts with "/", no query or fragment. */
-export function checkPathPrefix(value: unknown): Checked<string> {
-  const fix = 'write a path prefix that starts with "/", such as "/api/"';
-  if (typeof value !== 'string') return bad(`expected a path, got ${describe(value)}`, fix);
-  if (!value.startsWith('/')) {
-    const suggestion = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? 'a path only, without scheme and host, such as "/api/"' : `"/${value}"`;
-    return bad(`${JSON.stringify(value)} does not start with "/"`, `write ${suggestion}`);
-  }
-  if (/[?#\s]/.test(value)) return bad(`${JSON.stringify(value)} contains a query, fragment or whitespace; routes match the path only`, fix);
-  return ok(value);
-}
-
-/** A Via pseudonym: an HTTP token (RFC 9110 received-by). */
-export function checkPseudonym(value: unknown): Checked<string> {
-  if (typeof value !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) {
-    return bad(`expected false, true or a pseudonym made of letters, digits and -._~, got ${describe(value)}`, 'write a name such as "portcullis", or true to use "portcullis"');
-  }
-  return ok(value);
+  const text = typeof value === 'string' ? value.trim() : value;
+  const [problem] = problemsOf(() => compileCidrs([text as string]));
+  return problem === undefined ? ok(text as string) : bad(problem.problem, problem.fix);
 }
 
 /** A Host header value to send upstream: `name` or `name:port`. */
