@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { forwardingDefaults, upstreamDefaults, websocketDefaults } from '@portcullis/core';
+import { forwardingDefaults, limitDefaults, upstreamDefaults, websocketDefaults } from '@portcullis/core';
 import t from 'tap';
 import { loadConfigFile, parseConfigText } from '../src/config/index.js';
 
@@ -33,6 +33,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'app' }],
       forwarding: forwardingDefaults,
       websocket: websocketDefaults,
+      limits: limitDefaults,
     },
   });
   t.notOk('hostHeader' in config.proxy.upstreams[0]!, 'no hostHeader unless set');
@@ -214,6 +215,7 @@ t.test('examples/portcullis.yaml is valid and uses every key', async (t) => {
     proxy: {
       forwarding: { trustedProxies: ['10.0.0.0/8', '192.168.1.10', 'fd00::/8'], forwarded: true, via: 'edge-1' },
       websocket: { maxMessageSize: 16 * 1024 * 1024, idleTimeout: 120_000, compression: 'off', upstreamCompression: false },
+      limits: { maxUrlLength: 8192, maxHeaderSize: 8192, maxHeadersSize: 32768, maxHeaders: 100 },
       upstreams: [
         { name: 'app', protocol: 'http', connectTimeout: 2_000, readTimeout: 30_000, sendTimeout: 30_000, keepalive: 10 },
         { name: 'api', protocol: 'https', hostHeader: 'api.internal', tls: { verify: true, servername: 'api.internal' } },

@@ -26,6 +26,7 @@ import { type Checked, describe } from './errors.js';
 import { field, isMapping, listItems, mapping, type KeyPath, type Raw, type SchemaContext } from './fields.js';
 import { didYouMean, listOf } from './suggest.js';
 import { buildListeners } from './listeners.js';
+import { buildLimits } from './limits.js';
 import { serverDefaults, type ServerConfig } from './types.js';
 import {
   checkBoolean,
@@ -42,7 +43,7 @@ import {
   type ServerTarget,
 } from './values.js';
 
-const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'upstreams', 'routes'] as const;
+const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'limits', 'upstreams', 'routes'] as const;
 const logKeys = ['level', 'access'] as const;
 const upstreamKeys = [
   'servers',
@@ -421,6 +422,7 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
       routes: routes.routes,
       forwarding: buildForwarding(ctx, root),
       websocket: { ...websocketDefaults, ...('websocket' in root && root['websocket'] !== null ? buildWebSocket(ctx, ['websocket'], root['websocket'], false) : {}) },
+      limits: buildLimits(ctx, root),
     },
     shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
     sendTimeout: field(ctx, root, [], 'send_timeout', (v) => checkDuration(v, '60s'), serverDefaults.sendTimeout, '60s'),
