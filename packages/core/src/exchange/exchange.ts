@@ -372,7 +372,8 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
       this.finish(this.status);
       return;
     }
-    if (this.resHead === null && err.kind === FailureKind.Connect && this.failToConnect(err)) return;
+    const connectFailed = err.kind === FailureKind.Connect || err.kind === FailureKind.ConnectTimeout;
+    if (connectFailed && this.resHead === null && this.failToConnect(err)) return;
     if (this.errorWhileProxy(err)) return;
     this.error = err;
     const status = statusFor(err.kind);
@@ -380,7 +381,11 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
     this.finish(status);
   }
 
-  /** fail_to_connect: nothing reached that server, so any method may go to another one. */
+  /**
+   * fail_to_connect: the server refused, was unreachable or did not accept within connect_timeout
+   * (nginx's `proxy_next_upstream error timeout`). Nothing reached it, so any method may go to
+   * another one; the head built for the first server goes unchanged.
+   */
   private failToConnect(err: UpstreamError): boolean {
     const servers = this.group.servers;
     const next = this.tried < servers.length ? this.group.after(this.pool) : null;

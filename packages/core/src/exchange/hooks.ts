@@ -70,15 +70,18 @@ export interface ProxyHooks {
    */
   upstreamRequestFilter?(req: ClientRequest, headers: string[], server: ServerInfo): void;
   /**
-   * fail_to_connect: connecting to `server` failed (nothing was sent). Return the server to try
+   * fail_to_connect: connecting to `server` failed or took longer than connect_timeout (nothing
+   * was sent). Return the server to try
    * next, or null to fail the request. `next` is the default: the following server not yet tried
    * in this request, or null when every server was.
    */
   failToConnect?(req: ClientRequest, server: ServerInfo, err: UpstreamError, next: ServerInfo | null): ServerInfo | null;
   /**
-   * error_while_proxy: the request failed on `server` before any response byte reached the client.
-   * Return true to send it again on a fresh socket to the same server; `info.retryable` is the
-   * default. A request with its body already (partly) sent can never be retried.
+   * error_while_proxy: the request failed on a connected socket to `server` before the response
+   * head arrived and before any request body byte was sent (later failures are never retried: a
+   * body once sent cannot be sent again). Return true to send it again to the same server on
+   * another socket; `info.retryable` is the default. Not called for connect failures (see
+   * failToConnect) nor for a wait for a free socket that timed out (503).
    */
   errorWhileProxy?(req: ClientRequest, server: ServerInfo, err: UpstreamError, info: ProxyErrorInfo): boolean;
   /**

@@ -63,7 +63,7 @@ export interface ConnectOptions {
  * Writes made during one event-loop turn go out in one syscall per socket: the socket is corked
  * at its first write of the turn and uncorked when the turn's I/O is done (setImmediate runs right
  * after the poll phase that delivered the requests). With pipelining this turns N requests into
- * one writev; measured in benchmarks/ (shared/notes/performance.md).
+ * one writev; measured in benchmarks/ (docs/benchmarks.md).
  */
 const corked: Connection[] = [];
 let flushScheduled = false;

@@ -1,7 +1,7 @@
 /**
  * A uWS SSLApp for one TLS listener, built from certificates the supervisor has read and checked.
  *
- * What uWS 20.30 gives and how it is used here (see shared/notes/uws-20.30.md):
+ * What uWS 20.30 gives and how it is used here (docs/http-edge.md lists what this uWS build gets wrong):
  * - `SSLApp({ cert_file_name, key_file_name, ssl_ciphers })` holds the default certificate: the one
  *   served when the client sends no SNI name or one no certificate claims.
  * - `addServerName(name, options)` adds a certificate for an exact name or a `*.domain` wildcard
