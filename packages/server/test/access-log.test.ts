@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ExchangeResult } from '@portcullis/core';
 import { pino } from 'pino';
 import t from 'tap';
-import { AccessLog, jsonString } from '../src/access-log.js';
+import { AccessLog, jsonDuration, jsonString } from '../src/access-log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-access-log-'));
 let files = 0;
@@ -90,6 +90,19 @@ t.test('jsonString is JSON.stringify for every code unit and for random strings'
   }
 });
 
+t.test('jsonDuration is JSON of Math.round(ms * 100) / 100', async (t) => {
+  const values = [0, 0.001, 0.004, 0.005, 0.015, 0.1, 0.25, 1, 1.005, 1.1, 2.675, 9.99, 10, 99.995, 123.456, 1e6 + 0.07, 2 ** 40 / 7, 9.99e12, 1e13, 1e15, 1e300, -1, -0.004, NaN, Infinity, -Infinity];
+  let seed = 11;
+  const rand = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let i = 0; i < 100_000; i++) values.push(rand() * 10 ** Math.floor(rand() * 14));
+  let bad = 0;
+  for (const v of values) {
+    const want = JSON.stringify(Math.round(v * 100) / 100);
+    if (jsonDuration(v) !== want && bad++ < 5) t.fail(`${v}: ${jsonDuration(v)} instead of ${want}`);
+  }
+  t.equal(bad, 0, `${values.length} durations, edge cases and random magnitudes`);
+});
+
 t.test('the line is the one pino wrote, field for field', async (t) => {
   const { log } = fileLog();
   const cases = [
@@ -117,7 +130,7 @@ t.test('batches: written when past flushBytes, or after flushDelay, or on flush(
   t.equal(read(), '', 'one line waits in the batch');
   await new Promise((r) => setTimeout(r, 150));
   t.equal(read().split('\n').filter(Boolean).length, 1, 'written after the flush delay');
-  // Line by line: the batch goes out with the line that takes it to 2000 characters, not before.
+  // Line by line: the batch goes out with the line that takes it to 2000 bytes (ASCII lines: bytes are characters), not before.
   let chars = 0;
   let firstOut = -1;
   for (let i = 0; i < 20; i++) {
@@ -125,9 +138,9 @@ t.test('batches: written when past flushBytes, or after flushDelay, or on flush(
     chars += log.line(r).length;
     log.write(r);
     if (firstOut < 0 && read().split('\n').filter(Boolean).length > 1) firstOut = chars;
-    else if (firstOut < 0 && chars >= 2000) t.fail(`${chars} characters batched and not written`);
+    else if (firstOut < 0 && chars >= 2000) t.fail(`${chars} bytes batched and not written`);
   }
-  t.ok(firstOut >= 2000, `written as soon as the batch passed 2000 characters (at ${firstOut})`);
+  t.ok(firstOut >= 2000, `written as soon as the batch passed 2000 bytes (at ${firstOut})`);
   log.flush();
   const lines = read().split('\n');
   t.equal(lines.pop(), '', 'ends with a newline');
