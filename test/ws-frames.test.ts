@@ -21,6 +21,11 @@ for (const fe of wsFrontends) {
           io = x;
           x.write(Buffer.concat([frame(0x1, 'Hel', false), frame(0x9, 'p1'), frame(0x0, 'lo ', false)]));
           setTimeout(() => x.write(Buffer.concat([frame(0x0, 'wörld'), frame(0x2, Buffer.from([1, 2]), false), frame(0x0, Buffer.from([3]))])), 50);
+          // The server closes TCP once the client's close frame is in (RFC 6455 7.1.1); without it a
+          // byte tunnel leaves the client waiting for the close (30 s in the ws client).
+          x.socket.on('data', () => {
+            if (x.frames.some((f) => f.opcode === 0x8)) x.end();
+          });
         }),
       });
       const proxy = await fe.start(t, { servers: [origin.port] });
