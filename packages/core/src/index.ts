@@ -20,4 +20,4 @@ export type { UpgradeHooks, UpstreamSwitch } from './websocket/upgrade.js';
 export { acceptFor, clientHandshake, type ClientHandshake } from './websocket/handshake.js';
 export { maskImplementation } from './websocket/frame.js';
 export { formatHostPort } from './headers/host.js';
-export { checkHost, checkHead, REFUSE_FRAMING, REFUSE_TARGET, type HeadMeasure, type HeadRefusal } from './headers/host.js';
+export { checkHost, checkHead, HeadMeter, REFUSE_FRAMING, REFUSE_TARGET, type HeadMeasure, type HeadRefusal } from './headers/host.js';

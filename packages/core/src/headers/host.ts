@@ -111,6 +111,50 @@ export interface HeadMeasure {
 }
 
 /**
+ * Measures a request head while a frontend copies it, field line by field line, then judges it
+ * (checkHead). One per frontend module: a request is measured and judged synchronously, so the
+ * meter is reused and a request allocates nothing for it.
+ */
+export class HeadMeter implements HeadMeasure {
+  urlLength = 0;
+  fields = 0;
+  fieldBytes = 0;
+  longestField = 0;
+  hostCount = 0;
+  host: string | undefined = undefined;
+  hostOptional = false;
+
+  /** Start a request: its target's length, and whether it may omit Host (HTTP/1.0). */
+  start(urlLength: number, hostOptional: boolean): void {
+    this.urlLength = urlLength;
+    this.hostOptional = hostOptional;
+    this.fields = 0;
+    this.fieldBytes = 0;
+    this.longestField = 0;
+    this.hostCount = 0;
+    this.host = undefined;
+  }
+
+  /** One field line; `name` lower-case. True when it is the first Host field. */
+  field(name: string, value: string): boolean {
+    const size = name.length + 2 + value.length;
+    this.fields++;
+    this.fieldBytes += size;
+    if (size > this.longestField) this.longestField = size;
+    if (name !== 'host' || this.hostCount++ !== 0) return false;
+    this.host = value;
+    return true;
+  }
+
+  /** The verdict (see checkHead); the meter lets go of the Host value. */
+  judge(limits: RequestLimits): HeadRefusal | null {
+    const refusal = checkHead(this, limits);
+    this.host = undefined;
+    return refusal;
+  }
+}
+
+/**
  * The refusal for a request head, or null to proxy it: 414 for a long target, 431 for a field line
  * or all fields past the limits, 400 for a missing (HTTP/1.1), repeated or malformed Host. In the
  * order nginx reads a head: the request line, the sizes, then the Host.

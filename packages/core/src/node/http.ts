@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { limitDefaults, type RequestLimits } from '../config/options.js';
 import { normalizeAddress } from '../headers/cidr.js';
-import { checkHead, checkHost, REFUSE_TARGET, type HeadMeasure, type HeadRefusal } from '../headers/host.js';
+import { checkHost, HeadMeter, REFUSE_TARGET, type HeadRefusal } from '../headers/host.js';
 import type { ClientRequest, Downstream, Exchange, Proxy } from '../exchange/contract.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -60,8 +60,8 @@ export class NodeDownstream implements Downstream {
   }
 }
 
-// The head's measures, filled and read synchronously per request: one object for the module.
-const measure: HeadMeasure = { urlLength: 0, fields: 0, fieldBytes: 0, longestField: 0, hostCount: 0, host: undefined, hostOptional: false };
+// Measures each request head as it is copied (synchronously: one meter for the module).
+const meter = new HeadMeter();
 
 /**
  * The core's view of a node:http request, or why it is refused (limits, Host, target; see
@@ -72,9 +72,9 @@ const measure: HeadMeasure = { urlLength: 0, fields: 0, fieldBytes: 0, longestFi
 export function clientRequestOf(req: IncomingMessage, limits: RequestLimits = limitDefaults): ClientRequest | HeadRefusal {
   const raw = req.rawHeaders;
   const headers = new Array<string>(raw.length);
-  let fieldBytes = 0;
-  let longest = 0;
-  let hosts = 0;
+  let url = req.url ?? '/';
+  // RFC 9112 3.2 requires Host of HTTP/1.1 only; nginx takes an HTTP/1.0 request without one.
+  meter.start(url.length, req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
   let host: string | undefined;
   let hostAt = -1;
   for (let i = 0; i < raw.length; i += 2) {
@@ -82,26 +82,12 @@ export function clientRequestOf(req: IncomingMessage, limits: RequestLimits = li
     const value = raw[i + 1]!;
     headers[i] = name;
     headers[i + 1] = value;
-    const size = name.length + 2 + value.length;
-    fieldBytes += size;
-    if (size > longest) longest = size;
-    if (name === 'host' && hosts++ === 0) {
+    if (meter.field(name, value)) {
       host = value;
       hostAt = i;
     }
   }
-  let url = req.url ?? '/';
-  const m = measure;
-  m.urlLength = url.length;
-  m.fields = raw.length >> 1;
-  m.fieldBytes = fieldBytes;
-  m.longestField = longest;
-  m.hostCount = hosts;
-  m.host = host;
-  // RFC 9112 3.2 requires Host of HTTP/1.1 only; nginx takes an HTTP/1.0 request without one.
-  m.hostOptional = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
-  const refused = checkHead(m, limits);
-  m.host = undefined;
+  const refused = meter.judge(limits);
   if (refused !== null) return refused;
   if (url.charCodeAt(0) !== 47 /* / */ && !(url === '*' && req.method === 'OPTIONS')) {
     const split = absoluteTarget(url);

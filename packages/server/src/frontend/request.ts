@@ -8,11 +8,10 @@
  * than ~48 header lines, a head over 4 KiB that arrives in pieces, ... (docs/http-edge.md).
  */
 import {
-  checkHead,
+  HeadMeter,
   normalizeAddress,
   REFUSE_FRAMING,
   type ClientRequest,
-  type HeadMeasure,
   type HeadRefusal,
   type RequestLimits,
 } from '@portcullis/core';
@@ -29,26 +28,18 @@ const decoder = new TextDecoder('latin1');
 // The pass over the headers (forEach) writes into these; one request is copied at a time, all of it
 // synchronously, so a module-level visitor needs no closure per request.
 let headers: string[] = [];
-let host: string | undefined;
-let hostCount = 0;
 let contentLength = -1;
 let lengthCount = 0;
 let te: string | undefined;
 let teCount = 0;
 let badLength = false;
-let fieldBytes = 0;
-let longest = 0;
+const meter = new HeadMeter();
 
 function visit(name: string, value: string): void {
   headers.push(name, value);
   // The field line as sent, `name: value`; uWS has already trimmed the value's whitespace.
-  const size = name.length + 2 + value.length;
-  fieldBytes += size;
-  if (size > longest) longest = size;
+  meter.field(name, value);
   switch (name) {
-    case 'host':
-      if (hostCount++ === 0) host = value;
-      break;
     case 'content-length': {
       const n = isDigits(value) ? Number(value) : -1;
       // Two different lengths: uWS frames by the first and would parse the rest as a new request.
@@ -75,8 +66,6 @@ function isDigits(value: string): boolean {
   return true;
 }
 
-const measure: HeadMeasure = { urlLength: 0, fields: 0, fieldBytes: 0, longestField: 0, hostCount: 0, host: undefined, hostOptional: false };
-
 /** Copy `req` (valid only now) into the core's request, with the verdict on its head. */
 export function copyRequest(res: HttpResponse, req: HttpRequest, scheme: 'http' | 'https', limits: RequestLimits): UwsRequest {
   // getCaseSensitiveMethod first: getMethod lower-cases the method in place.
@@ -85,32 +74,20 @@ export function copyRequest(res: HttpResponse, req: HttpRequest, scheme: 'http' 
   const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
 
   headers = [];
-  host = undefined;
-  hostCount = 0;
   contentLength = -1;
   lengthCount = 0;
   te = undefined;
   teCount = 0;
   badLength = false;
-  fieldBytes = 0;
-  longest = 0;
+  // uWS 20.30 takes HTTP/1.1 request lines only, and then requires Host: never optional here.
+  meter.start(url.length, false);
   req.forEach(visit);
   const list = headers;
   headers = [];
+  const host = meter.host;
   // Written by visit(): TypeScript cannot see that forEach called it.
   const encoding = te as string | undefined;
-
-  const m = measure;
-  m.urlLength = url.length;
-  m.fields = list.length >> 1;
-  m.fieldBytes = fieldBytes;
-  m.longestField = longest;
-  m.hostCount = hostCount;
-  m.host = host;
-  // uWS 20.30 takes HTTP/1.1 request lines only, and then requires Host: never optional here.
-  m.hostOptional = false;
-  let refusal = checkHead(m, limits);
-  m.host = undefined;
+  let refusal = meter.judge(limits);
   // uWS treats any Transfer-Encoding as chunked: only exactly `chunked`, alone, is framed right.
   if (refusal === null && (badLength || (encoding !== undefined && (teCount > 1 || encoding.toLowerCase() !== 'chunked' || lengthCount > 0)))) {
     refusal = REFUSE_FRAMING;
