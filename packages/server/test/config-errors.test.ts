@@ -1,32 +1,14 @@
 // Invalid config files: every error names the file (with line and column), the key, what is
 // wrong and the fix; all problems of a file are reported together.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, loadConfigFile } from '../src/config/index.js';
+import { loadConfigFile } from '../src/config/index.js';
+import { configFiles } from './fixtures/config-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-errors-'));
-let count = 0;
-
-/** Load `text` from a new file expecting a ConfigError. */
-function reject(text: string): { path: string; error: ConfigError } {
-  const path = join(dir, `portcullis-${++count}.yaml`);
-  writeFileSync(path, text);
-  try {
-    loadConfigFile(path);
-  } catch (error) {
-    if (error instanceof ConfigError) return { path, error };
-    throw error;
-  }
-  throw new Error(`expected ${path} to be rejected:\n${text}`);
-}
-
-/** The single error line for `text`, with the temp path replaced by "portcullis.yaml". */
-function message(text: string): string {
-  const { path, error } = reject(text);
-  return error.message.split(path).join('portcullis.yaml');
-}
+const { reject, message } = configFiles('config-errors', dir);
 
 const app = 'upstreams:\n  app:\n    servers: [127.0.0.1:9000]\n';
 

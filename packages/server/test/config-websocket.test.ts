@@ -1,33 +1,11 @@
 // The `websocket:` settings: defaults, every key, per-upstream overrides, and errors that name
 // file, line, key and fix.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { websocketDefaults } from '@portcullis/core';
 import t from 'tap';
-import { ConfigError, loadConfigFile } from '../src/config/index.js';
+import { configFiles } from './fixtures/config-files.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-ws-'));
-let count = 0;
+const { load, message } = configFiles('config-ws');
 const app = 'upstreams:\n  app:\n    servers: [127.0.0.1:9000]\n';
-
-function load(text: string) {
-  const path = join(dir, `portcullis-${++count}.yaml`);
-  writeFileSync(path, text);
-  return loadConfigFile(path);
-}
-
-function message(text: string): string {
-  const path = join(dir, `portcullis-${++count}.yaml`);
-  writeFileSync(path, text);
-  try {
-    loadConfigFile(path);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.message.split(path).join('portcullis.yaml');
-    throw error;
-  }
-  throw new Error(`expected a ConfigError for:\n${text}`);
-}
 
 t.test('defaults when there is no websocket section', async (t) => {
   t.same(load(app).proxy.websocket, websocketDefaults);
