@@ -147,7 +147,7 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
 
 export interface NginxPeerOptions {
   name?: string;
-  /** `keepalive` of the upstream block: 10 in the authentik guide, 64 in performance.md. */
+  /** `keepalive` of the upstream block: 10 in the authentik guide, 64 for nginx at its best (docs/benchmarks.md). */
   keepalive?: number;
   /** `worker_processes`: 1 by default, to compare one worker with one; N with Portcullis's N. */
   workers?: number;
