@@ -8,7 +8,10 @@
 import { Piscina } from 'piscina';
 import { runAutocannon, type AutocannonOutcome, type AutocannonTask } from './autocannon-run.js';
 import { findBinary } from './tools.js';
+import type { LoadSample } from './load-sample.js';
 import { runWrk } from './wrk-run.js';
+
+export type { LoadSample } from './load-sample.js';
 
 export const loadModes = ['single', 'workers', 'piscina', 'wrk'] as const;
 export type LoadMode = (typeof loadModes)[number];
@@ -16,23 +19,6 @@ export type LoadMode = (typeof loadModes)[number];
 /** The wrk binary (BENCH_WRK_BIN overrides, `none` hides it), or null when not installed. */
 export function wrkBinary(): string | null {
   return findBinary('wrk');
-}
-
-export interface LoadSample {
-  /** Completed responses per second over the measured run. */
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  durationS: number;
-  /** Connection errors + timeouts + non-2xx responses. */
-  errors: number;
-  /** True when percentiles come from every latency (sub-ms); false: autocannon's 1 ms buckets. */
-  exactLatency: boolean;
-  /** Errors by kind (error code or `HTTP <status>`). */
-  errorKinds: Record<string, number>;
-  /** CPU the load generator used, in cores (1 = one core busy the whole run); NaN if unknown. */
-  loadCores: number;
 }
 
 export interface LoadGeneratorOptions {

@@ -4,7 +4,7 @@
 // the origin and compresses every ratio between peers.
 import { spawn } from 'node:child_process';
 import { reapedChildrenCpuSeconds } from './cpu.js';
-import type { LoadSample } from './load.js';
+import type { LoadSample } from './load-sample.js';
 
 export interface WrkTask {
   bin: string;
