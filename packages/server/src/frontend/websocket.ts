@@ -85,11 +85,6 @@ export function closeWebSockets(proxy: Proxy): void {
   for (const link of [...r.links]) link.shutdown();
 }
 
-/** How many proxied WebSockets are open. */
-export function openWebSockets(proxy: Proxy): number {
-  return registries.get(proxy)?.links.size ?? 0;
-}
-
 /** What one mount (a listener's router) shares with its links. */
 interface Mount {
   proxy: Proxy;
