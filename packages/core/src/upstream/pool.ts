@@ -36,6 +36,8 @@ class Waiter implements Timed {
     readonly req: PoolRequest,
     timeout: number,
     private readonly pool: Pool,
+    /** A retry after a stale keep-alive socket: it must get a new connection, never a reused one. */
+    readonly fresh: boolean,
   ) {
     this.deadline = clock.now + timeout;
   }
@@ -118,7 +120,7 @@ export class Pool implements ConnectionOwner, ServerInfo {
         return;
       }
     }
-    this.waiting.push(new Waiter(req, this.opts.connectTimeout, this));
+    this.waiting.push(new Waiter(req, this.opts.connectTimeout, this, fresh));
   }
 
   /** Remove a request that is still waiting for a socket (its client went away). */
@@ -163,8 +165,14 @@ export class Pool implements ConnectionOwner, ServerInfo {
       conn.retire();
       return;
     }
-    const w = this.waiting.shift();
+    const w = this.waiting[0];
     if (w !== undefined) {
+      if (w.fresh && conn.reused) {
+        // Closing this socket frees the room closed() opens a new one in, for this waiter.
+        conn.retire();
+        return;
+      }
+      this.waiting.shift();
       conn.carry(w.req);
       return;
     }
