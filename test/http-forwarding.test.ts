@@ -1,12 +1,15 @@
 /**
  * Forwarded headers, Host, and hop-by-hop headers, on both frontends (uWS CLI and node:http).
  */
+import http from 'node:http';
 import t from 'tap';
+import { startCli } from './lib/cli.js';
 import { requestJson } from './lib/client.js';
 import { frontends, toOrigins } from './lib/frontends.js';
 import { headerValues } from './lib/http1.js';
 import { type Echo, readRequests, startOrigin, startRawOrigin } from './lib/origins.js';
 import { RawClient, rawRequest } from './lib/raw-client.js';
+import { freePort } from './lib/util.js';
 
 const T = { timeout: 30_000 };
 
@@ -143,3 +146,19 @@ for (const fe of frontends) {
     });
   });
 }
+
+t.test('cli: on a dual-stack [::] listener, X-Forwarded-For is 127.0.0.1 for an IPv4 client (mapped address unwrapped) and ::1 for an IPv6 one', T, async (t) => {
+  const origin = await startOrigin(t);
+  const port = await freePort();
+  await startCli(t, ['--listen', `[::]:${port}`, '--to', `http://127.0.0.1:${origin.port}`, '--workers', '1']);
+  for (const [host, want] of [['127.0.0.1', '127.0.0.1'], ['::1', '::1'], ['127.0.0.1', '127.0.0.1']] as const) {
+    const res = await new Promise<number>((resolve, reject) => {
+      http.get({ host, port, path: '/peer', agent: false }, (r) => {
+        r.resume();
+        r.on('end', () => resolve(r.statusCode ?? 0));
+      }).on('error', reject);
+    });
+    t.equal(res, 200);
+    t.same(origin.requests.at(-1)!.header('x-forwarded-for'), [want], `a client from ${host}`);
+  }
+});
