@@ -37,6 +37,8 @@ export interface UpstreamSwitch {
   rawHeaders: string[];
   /** The limits of this upstream (the proxy-wide ones with its overrides). */
   limits: UpstreamWebSocketOptions;
+  /** The client's handshake as the core parsed it (its key and extension offer, for the client's 101). */
+  client: ClientHandshake;
   /** `host:port` of the upstream server. */
   server: string;
 }
@@ -104,6 +106,7 @@ export class UpgradeRequest {
         reason: head.reason,
         rawHeaders: head.headers,
         limits: this.limits,
+        client: this.client,
         server,
       });
     });

@@ -51,7 +51,6 @@ export class UwsDownstream implements Downstream {
   /** The response is complete or the connection was closed by us. */
   done = false;
   private bodyPaused = false;
-  private readonly isHead: boolean;
   /** Streaming a body of known size with tryEnd: its total, else -1 (uWS frames it chunked). */
   private total = -1;
   /** A chunk tryEnd could not take whole, and the write offset it started at. */
@@ -64,10 +63,8 @@ export class UwsDownstream implements Downstream {
 
   constructor(
     private readonly res: HttpResponse,
-    method: string,
     extraHeaders: readonly string[],
   ) {
-    this.isHead = method === 'HEAD';
     this.extra = extraHeaders;
   }
 

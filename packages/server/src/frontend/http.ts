@@ -48,7 +48,7 @@ export function serve(res: HttpResponse, client: UwsRequest, proxy: Proxy, extra
     refuse(res, client.refusal, client.method === 'HEAD', extra, onError);
     return;
   }
-  const down = new UwsDownstream(res, client.method, extra);
+  const down = new UwsDownstream(res, extra);
   res.onAborted(() => down.onAborted());
   const exchange = proxy.handle(client, down);
   down.exchange = exchange;

@@ -102,20 +102,16 @@ class Link implements UpgradeHooks, UpstreamSink {
   // Handshake state, dropped once the WebSocket is open: an idle link keeps only what it relays with.
   private res: HttpResponse | null;
   private down: UwsDownstream | null;
-  /** The client's request headers, for its key and extension offer at the switch. */
-  private headers: string[] | null;
   private context: us_socket_context_t | null;
 
   constructor(
     private readonly fe: Mount,
     res: HttpResponse,
     down: UwsDownstream,
-    headers: string[],
     context: us_socket_context_t,
   ) {
     this.res = res;
     this.down = down;
-    this.headers = headers;
     this.context = context;
   }
 
@@ -125,11 +121,9 @@ class Link implements UpgradeHooks, UpstreamSink {
     const res = this.res;
     const down = this.down!;
     const context = this.context!;
-    const headers = this.headers!;
     this.res = null;
     this.down = null;
     this.context = null;
-    this.headers = null;
     if (res === null || down.aborted || down.done || this.fe.registry.stopping) {
       u.socket.destroy();
       if (!down.done) down.respond(503, 'Service Unavailable', ['content-type', 'text/plain; charset=utf-8'], Buffer.from('503 Service Unavailable: shutting down\n'), false);
@@ -139,21 +133,13 @@ class Link implements UpgradeHooks, UpstreamSink {
     down.done = true;
     this.limits = u.limits;
     const extra = this.fe.opts.extraHeaders ?? [];
-    // The core parsed and checked the handshake (one well-formed key) before asking the upstream;
-    // uWS needs the key and the extension offer again for its 101: read back, not parsed again.
-    let key = '';
-    let extensions = '';
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (name === 'sec-websocket-key') key = headers[i + 1]!.trim();
-      else if (name === 'sec-websocket-extensions') extensions = extensions === '' ? headers[i + 1]! : `${extensions}, ${headers[i + 1]!}`;
-    }
     res.cork(() => {
       res.writeStatus('101 Switching Protocols');
       const h = u.headers;
       for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
       for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-      res.upgrade<UserData>({ link: this }, key, u.protocol, extensions, context);
+      // The key and extension offer as the core parsed them from the client's handshake.
+      res.upgrade<UserData>({ link: this }, u.client.key, u.protocol, u.client.extensions, context);
     });
     // uWS ran open() inside upgrade(): the client hop exists now, unless it failed at once.
     if (this.ws === null) {
@@ -323,8 +309,8 @@ function upgrade(fe: Mount, res: HttpResponse, req: HttpRequest, context: us_soc
     serve(res, client, fe.proxy, extra, fe.opts.onError);
     return;
   }
-  const down = new UwsDownstream(res, client.method, extra);
+  const down = new UwsDownstream(res, extra);
   res.onAborted(() => down.onAborted());
-  const link = new Link(fe, res, down, client.headers, context);
+  const link = new Link(fe, res, down, context);
   down.exchange = fe.proxy.upgrade(client, down, link);
 }
