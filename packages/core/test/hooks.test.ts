@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
+import { get } from './fixtures/client.js';
 import { createProxy } from '../src/exchange/proxy.js';
 import type { ExchangeResult, ProxyHooks } from '../src/exchange/hooks.js';
 import { nodeHttpHandler } from '../src/node/http.js';
@@ -34,19 +35,6 @@ async function proxyWith(t: Test, servers: number[], hooks: ProxyHooks): Promise
     return proxy.close();
   });
   return listen(t, server);
-}
-
-function get(port: number, path = '/'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      })
-      .on('error', reject);
-  });
 }
 
 /** A port with nothing listening on it (connect refused). */

@@ -5,21 +5,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
+import { get } from './fixtures/client.js';
 import { createProxy } from '../src/exchange/proxy.js';
 import { nodeHttpHandler } from '../src/node/http.js';
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
-}
 
 t.test('a stale-socket retry that waits for a free connection gets a new one, not a reused one', async (t) => {
   // Each connection answers its first request (keep-alive) and drops the connection, unanswered,
@@ -54,7 +42,7 @@ t.test('a stale-socket retry that waits for a free connection gets a new one, no
   });
   const port = (server.address() as AddressInfo).port;
 
-  t.same(await get(port, '/warm'), { status: 200, body: 'conn 1' }, 'connection 1 is now idle and stale');
+  t.match(await get(port, '/warm'), { status: 200, body: 'conn 1' }, 'connection 1 is now idle and stale');
   // r1 takes the stale connection 1 and is retried; r2 waits for the one allowed connection.
   const [r1, r2] = await Promise.all([get(port, '/r1'), get(port, '/r2')]);
   t.equal(r2.status, 200);
