@@ -17,7 +17,7 @@
  * connection owns the wire (upstream/connection.ts), HTTP/1 framing is http1/'s.
  */
 import type { RouteOptions } from '../config/options.js';
-import { clientAddress } from '../headers/forwarded.js';
+import { clientAddress, type CompiledForwarding } from '../headers/forwarded.js';
 import { filterResponseHeaders } from '../headers/response-headers.js';
 import { serializeRequestHead } from '../http1/request-head.js';
 import { writeBodyChunk } from '../http1/request-writer.js';
@@ -35,7 +35,7 @@ import type { ExchangeResult, ProxyHooks } from './hooks.js';
 /** What an exchange needs of the proxy that made it. */
 export interface ExchangeHost {
   readonly hooks: ProxyHooks;
-  readonly forwarding: Parameters<typeof clientAddress>[2];
+  readonly forwarding: CompiledForwarding;
   /** Take the time at the start: a hook reports durations. */
   readonly timed: boolean;
   errorResponse(down: Downstream, status: number, bodyless: boolean): void;
