@@ -1,14 +1,22 @@
 /**
  * The supervisor: forks the workers, restarts one that dies (with backoff, so a crash loop does
  * not spin), says "ready" once every worker listens, and stops them gracefully on SIGTERM/SIGINT.
- * It serves no traffic itself, so nothing a request does can take it down.
+ * It serves no traffic itself, so nothing a request does can take it down. With `admin`, it also
+ * serves the admin endpoint (admin/), up before the first worker starts and closed after the last
+ * one stopped, so that it answers throughout.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { formatHostPort } from '@portcullis/core';
 import { fileURLToPath } from 'node:url';
+import { adminRoutes } from '../admin/endpoints.js';
+import { Scraper } from '../admin/scrape.js';
+import { startAdminServer, type AdminServer } from '../admin/server.js';
+import { statusDocument } from '../admin/status.js';
 import { withDemoOrigin, type ServerConfig } from '../config/index.js';
 import { startDemoOrigin } from '../demo-origin.js';
 import { flushLogger, type Logger } from '../log.js';
+import { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { CertificateStore, FileWatcher } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -30,10 +38,22 @@ interface Slot {
   child: ChildProcess | null;
   startedAt: number;
   backoff: number;
+  /** Its current process listens (false from its exit until its replacement listens). */
   ready: boolean;
+  restarts: number;
+}
+
+/** The server package's version (package.json next to dist/). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export async function runSupervisor(initial: ServerConfig, log: Logger): Promise<void> {
+  const startedAt = Date.now();
   let config = initial;
   let closeDemo: (() => void) | null = null;
   if (config.demo) {
@@ -59,6 +79,60 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
   let stopping = false;
   let announced = false;
   let generation = 0;
+
+  const readiness = (): { ready: true } | { ready: false; reason: string } => {
+    if (stopping) return { ready: false, reason: 'stopping' };
+    const waiting = slots.filter((s) => !s.ready);
+    if (!announced) return { ready: false, reason: 'starting' };
+    if (waiting.length > 0) return { ready: false, reason: `worker ${waiting.map((s) => s.index).join(', ')} restarting` };
+    return { ready: true };
+  };
+  const version = packageVersion();
+  const scraper = new Scraper();
+  const metrics = config.admin
+    ? new SupervisorMetrics({ version, config: () => config, tls: () => certificates.material, workers: config.workers, ready: () => readiness().ready })
+    : null;
+  let admin: AdminServer | null = null;
+  if (config.admin && metrics) {
+    const settings = config.admin;
+    try {
+      admin = await startAdminServer(
+        settings,
+        adminRoutes({
+          scrapeTimeout: settings.scrapeTimeout,
+          scraper,
+          targets: () => slots.map((s) => ({ slot: s.index, child: s.child })),
+          metrics,
+          readiness,
+          status: (answers, results) =>
+            statusDocument({
+              version,
+              config,
+              startedAt,
+              ready: readiness().ready,
+              stopping,
+              answers,
+              tls: certificates.material,
+              workers: slots.map((s, i) => ({
+                slot: s.index,
+                pid: s.child?.pid ?? null,
+                uptime: s.child ? Math.round((Date.now() - s.startedAt) / 1000) : null,
+                restarts: s.restarts,
+                ready: s.ready,
+                answered: results[i] === 'answered',
+              })),
+            }),
+        }),
+        log,
+      );
+    } catch (err) {
+      log.fatal({ admin: formatHostPort(settings.host, settings.port), err: (err as Error).message }, 'cannot listen for the admin endpoint');
+      flushLogger(log);
+      closeDemo?.();
+      setTimeout(() => process.exit(1), 20);
+      return;
+    }
+  }
   /** Workers yet to confirm each reload generation. */
   const awaiting = new Map<number, { pids: Set<number>; failed: number; timer: NodeJS.Timeout }>();
   const settle = (gen: number, pid: number, ok: boolean): void => {
@@ -68,6 +142,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     if (wait.pids.size > 0) return;
     clearTimeout(wait.timer);
     awaiting.delete(gen);
+    metrics?.certificateReload(wait.failed === 0 ? 'applied' : 'failed');
     if (wait.failed === 0) log.info({ generation: gen, workers: slots.length }, 'certificates reloaded');
     else log.error({ generation: gen, failed: wait.failed }, 'certificates reloaded, but some workers kept the previous ones (see their log lines)');
   };
@@ -75,12 +150,13 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
   const spawn = (slot: Slot): void => {
     const child = fork(workerEntry, [], {
       stdio: ['ignore', 2, 'inherit', 'ipc', 1],
-      env: { ...process.env, PORTCULLIS_LOG_FD: String(WORKER_LOG_FD) },
+      env: { ...process.env, PORTCULLIS_LOG_FD: String(WORKER_LOG_FD), PORTCULLIS_WORKER_INDEX: String(slot.index) },
     });
     slot.child = child;
     slot.startedAt = Date.now();
     slot.ready = false;
     child.on('message', (msg: FromWorker) => {
+      if (scraper.onMessage(msg)) return;
       if (msg.type === 'ready') {
         slot.ready = true;
         if (!announced && slots.every((s) => s.ready)) {
@@ -103,6 +179,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     });
     child.on('exit', (code, signal) => {
       slot.child = null;
+      slot.ready = false;
       // Its replacement starts with the current certificates: it owes no reload confirmation.
       for (const gen of [...awaiting.keys()]) settle(gen, child.pid ?? -1, true);
       if (stopping) return;
@@ -110,10 +187,13 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
       slot.backoff = lived > HEALTHY_AFTER ? 0 : Math.min(MAX_BACKOFF, Math.max(100, slot.backoff * 2));
       log.error({ worker: child.pid, code, signal, restartIn: slot.backoff }, 'worker died; restarting it');
       setTimeout(() => {
-        if (!stopping) spawn(slot);
+        if (stopping) return;
+        slot.restarts++;
+        metrics?.workerRestarted(slot.index);
+        spawn(slot);
       }, slot.backoff);
     });
-    child.send({ type: 'start', config, tls: certificates.material } satisfies ToWorker);
+    child.send({ type: 'start', config, tls: certificates.material, unhealthy: [], ejected: [] } satisfies ToWorker);
   };
 
   const shutdown = async (code: number): Promise<void> => {
@@ -133,6 +213,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         }),
     );
     await Promise.all(exits);
+    // Last: /ready said 503 from the moment the stop began, /live 200 until now.
+    await admin?.close();
     closeDemo?.();
     log.info('stopped');
     flushLogger(log);
@@ -145,6 +227,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
   const reload = (trigger: string): void => {
     if (stopping || certificates.empty) return;
     if (!certificates.reload()) {
+      metrics?.certificateReload('unchanged');
       log.info({ trigger }, 'certificates unchanged');
       return;
     }
@@ -158,11 +241,13 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     }
     const timer = setTimeout(() => {
       awaiting.delete(gen);
+      metrics?.certificateReload('failed');
       log.error({ generation: gen, workers: [...pids] }, 'workers did not confirm the certificate reload in time');
     }, RELOAD_ACK_TIMEOUT);
     timer.unref();
     if (pids.size === 0) {
       clearTimeout(timer);
+      metrics?.certificateReload('applied');
       log.info({ generation: gen, workers: 0 }, 'certificates reloaded');
       return;
     }
@@ -176,7 +261,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
   });
 
   for (let i = 0; i < config.workers; i++) {
-    const slot: Slot = { index: i, child: null, startedAt: 0, backoff: 0, ready: false };
+    const slot: Slot = { index: i, child: null, startedAt: 0, backoff: 0, ready: false, restarts: 0 };
     slots.push(slot);
     spawn(slot);
   }

@@ -1,9 +1,11 @@
 /**
  * One worker process: its own uWS app per listener on the shared port (Linux SO_REUSEPORT spreads
- * connections across workers), its own upstream pools, its own access log. Workers are processes,
- * not threads: an abort inside uWS takes down the whole process, and must not take the others.
+ * connections across workers), its own upstream pools, its own access log, its own metrics (when
+ * the admin endpoint is on; the supervisor scrapes them over IPC). Workers are processes, not
+ * threads: an abort inside uWS takes down the whole process, and must not take the others.
  */
-import { createProxy, type ExchangeResult, type Proxy } from '@portcullis/core';
+import { createProxy, type ExchangeResult, type Proxy, type ProxyHooks } from '@portcullis/core';
+import { workerStatus } from '../admin/status.js';
 import type { ServerConfig } from '../config/index.js';
 import { setSendTimeout } from '../frontend/downstream.js';
 import { addressOf, closeAll, listen, reloadCertificates, stopAccepting, type Listening } from '../frontend/listener.js';
@@ -11,6 +13,7 @@ import { loadUws } from '../frontend/uws.js';
 import { closeWebSockets } from '../frontend/websocket.js';
 import { AccessLog } from '../access-log.js';
 import { createLogger, flushLogger, logFd } from '../log.js';
+import { WorkerMetrics } from '../metrics/registry.js';
 import type { TlsMaterial } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -18,9 +21,31 @@ function send(msg: FromWorker): void {
   process.send?.(msg);
 }
 
+/** What a scrape reads; set once the proxy exists. */
+let scrapeSource: { proxy: Proxy; metrics: WorkerMetrics | null; inflight: () => number } | null = null;
+
+/** Answer the admin endpoint's scrape (at once, also while starting: then with nothing yet). */
+function answerScrape(msg: Extract<ToWorker, { type: 'scrape' }>): void {
+  const src = scrapeSource;
+  if (msg.what === 'status') {
+    send({ type: 'scraped', id: msg.id, what: 'status', status: src ? workerStatus(src.proxy, src.inflight()) : { upstreams: [], inflight: 0 } });
+    return;
+  }
+  const metrics = src?.metrics;
+  if (!metrics) {
+    send({ type: 'scraped', id: msg.id, what: 'metrics', metrics: [] });
+    return;
+  }
+  metrics.scrape().then(
+    (m) => send({ type: 'scraped', id: msg.id, what: 'metrics', metrics: m }),
+    () => send({ type: 'scraped', id: msg.id, what: 'metrics', metrics: [] }),
+  );
+}
+
 export function runWorker(): void {
   process.on('message', (msg: ToWorker) => {
-    if (msg.type === 'start') start(msg.config, msg.tls).catch((err: unknown) => {
+    if (msg.type === 'scrape') answerScrape(msg);
+    else if (msg.type === 'start') start(msg.config, msg.tls).catch((err: unknown) => {
       send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
       process.exitCode = 1;
       process.disconnect?.();
@@ -33,13 +58,32 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
   const uws = loadUws();
   let inflight = 0;
   const accessLog = config.accessLog && log.isLevelEnabled('info') ? new AccessLog({ fd: logFd() }) : null;
-  const proxy = createProxy(config.proxy, {
-    logging(r: ExchangeResult) {
-      inflight--;
-      if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
-      accessLog?.write(r);
-    },
-  });
+  // Metrics are counted only with the admin endpoint on; without it the hooks are the access log's.
+  let created: Proxy | null = null;
+  const metrics = config.admin ? new WorkerMetrics({ proxy: () => created, inflight: () => inflight, worker: Number(process.env['PORTCULLIS_WORKER_INDEX']) || 0 }) : null;
+  const hooks: ProxyHooks =
+    metrics === null
+      ? {
+          logging(r: ExchangeResult) {
+            inflight--;
+            if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
+            accessLog?.write(r);
+          },
+        }
+      : {
+          logging(r: ExchangeResult) {
+            inflight--;
+            metrics.request(r);
+            if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
+            accessLog?.write(r);
+          },
+          upstreamResponse(_req, server, _head, elapsed) {
+            metrics.responseHead(server, elapsed);
+          },
+        };
+  const proxy = createProxy(config.proxy, hooks);
+  created = proxy;
+  scrapeSource = { proxy, metrics, inflight: () => inflight };
   const counted: Proxy = {
     options: proxy.options,
     handle(req, down) {
@@ -50,6 +94,9 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
       inflight++;
       return proxy.upgrade(req, down, hooks);
     },
+    upstreams: proxy.upstreams,
+    setServerHealth: (upstream, server, healthy) => proxy.setServerHealth(upstream, server, healthy),
+    ejectServer: (upstream, server, until) => proxy.ejectServer(upstream, server, until),
     close: () => proxy.close(),
   };
 

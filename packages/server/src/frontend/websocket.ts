@@ -27,6 +27,7 @@ import {
   type WebSocketOptions,
 } from '@portcullis/core';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
+import { websocketClosed, websocketOpened } from '../metrics/websocket-metrics.js';
 import { UwsDownstream } from './downstream.js';
 import { serve } from './http.js';
 import { copyRequest } from './request.js';
@@ -161,6 +162,7 @@ class Link implements UpgradeHooks, UpstreamSink {
   opened(ws: ClientSocket): void {
     this.ws = ws;
     this.fe.registry.links.add(this);
+    websocketOpened();
   }
 
   fromClient(message: ArrayBuffer, binary: boolean): void {
@@ -190,6 +192,7 @@ class Link implements UpgradeHooks, UpstreamSink {
   clientClosed(code: number, message: ArrayBuffer): void {
     this.ws = null;
     this.fe.registry.links.delete(this);
+    websocketClosed(code);
     const up = this.up;
     if (up === null) return;
     // uWS closes an oversized message without a close frame (1006): tell the upstream why.
