@@ -1,11 +1,12 @@
 export * from './config/options.js';
 export { createProxy } from './exchange/proxy.js';
-export type { ExchangeResult, ProxyErrorInfo, ProxyHooks, UpstreamResponseInfo } from './exchange/hooks.js';
-export type { ServerInfo, UpstreamInfo } from './upstream/info.js';
+export type { ExchangeResult, HealthChange, ProxyErrorInfo, ProxyHooks, UpstreamResponseInfo } from './exchange/hooks.js';
+export type { HealthState, ServerInfo, ServerStats, UpstreamInfo } from './upstream/info.js';
+export { Histogram, LATENCY_BUCKETS } from './stats/histogram.js';
 export { normalizeOptions, type ProxyInit, type UpstreamInit } from './config/normalize.js';
 export type { ClientRequest, Downstream, Exchange, Proxy } from './exchange/contract.js';
 export { nodeHttpHandler } from './node/http.js';
-export { UpstreamError, FailureKind, statusFor } from './upstream/errors.js';
+export { UpstreamError, FailureKind, FAILURE_KINDS, statusFor } from './upstream/errors.js';
 export { compileCidrs, normalizeAddress, type AddressMatcher } from './headers/cidr.js';
 export { compileForwarding, clientAddress, type CompiledForwarding } from './headers/forwarded.js';
 export { compileRoutes, type Router } from './routing/router.js';

@@ -7,6 +7,80 @@
 export interface ServerAddress {
   host: string;
   port: number;
+  /** Relative share of requests (nginx `weight`), 1 to 1000; default 1. */
+  weight?: number;
+  /** Used only while no primary server is usable (nginx `backup`); default false. */
+  backup?: boolean;
+  /** Kept out of rotation by the operator (nginx `down`); default false. */
+  down?: boolean;
+}
+
+/** How an upstream chooses a server for each request (`upstreams.<name>.balance`). */
+export type BalancePolicy = 'round_robin' | 'least_request' | 'random' | 'hash';
+
+/** What the `hash` policy hashes: the same key goes to the same server while it is usable. */
+export type HashKey =
+  | { kind: 'client_ip' }
+  | { kind: 'header'; name: string }
+  | { kind: 'cookie'; name: string }
+  | { kind: 'uri' };
+
+/**
+ * Passive health (Envoy's outlier detection, nginx's `max_fails`/`fail_timeout`): a server that
+ * fails `consecutiveFailures` times in a row is ejected for `baseEjectionTime` x the number of its
+ * ejections (at most `maxEjectionTime`), never more than `maxEjectedPercent` of an upstream's
+ * servers at once.
+ */
+export interface PassiveHealthOptions {
+  /** Failures in a row that eject a server; 0 turns passive health off. */
+  consecutiveFailures: number;
+  /** 5xx responses count as failures (connect failures, resets and timeouts always do). */
+  count5xx: boolean;
+  /**
+   * 0: failures must be consecutive (a success resets the count). Otherwise failures are counted
+   * within this many ms of the first one, successes or not (nginx `fail_timeout`).
+   */
+  window: number;
+  /** Ejection time (ms) of a first ejection; the nth lasts n times as long. */
+  baseEjectionTime: number;
+  /** Longest ejection (ms). */
+  maxEjectionTime: number;
+  /** At most this percentage of the upstream's servers are ejected at once (rounded down, at least 1 when there are 2 or more). */
+  maxEjectedPercent: number;
+}
+
+/** Active health checks: one probe per interval per server for the whole process tree. */
+export interface HealthCheckOptions {
+  /** Request target of the probe (GET). */
+  path: string;
+  /** Time (ms) between two probes of a server. */
+  interval: number;
+  /** A probe without a complete response within this many ms failed. */
+  timeout: number;
+  /** Statuses that pass, as inclusive ranges ([[200, 399]]: any 2xx or 3xx). */
+  expectStatus: Array<[number, number]>;
+  /** Passing probes in a row that bring a server back. */
+  rise: number;
+  /** Failing probes in a row that take a server out. */
+  fall: number;
+  /** Host header of the probe; default: the server's `host:port`. */
+  host?: string;
+}
+
+/** Conditions under which a request goes to another server (nginx `proxy_next_upstream`). */
+export type RetryCondition = 'error' | 'timeout' | 'http_502' | 'http_503' | 'http_504';
+
+export interface RetryOptions {
+  /**
+   * `error`: could not connect (any method: nothing was sent). The others apply only to
+   * idempotent requests of which no body byte was sent: `timeout` (no response head within
+   * read_timeout), `http_50x` (the upstream answered so; the answer is discarded).
+   */
+  on: RetryCondition[];
+  /** Most attempts in all (the first included); 0: each usable server once. */
+  tries: number;
+  /** No new attempt starts this many ms after the first began; 0: no limit. */
+  timeout: number;
 }
 
 export interface UpstreamTlsOptions {
@@ -48,10 +122,22 @@ export interface UpstreamOptions {
   hostHeader?: string;
   /** WebSocket limits for this upstream, overriding the proxy-wide ones. */
   websocket?: Partial<UpstreamWebSocketOptions>;
+  /** How a server is chosen; default smooth weighted round robin. */
+  balance: BalancePolicy;
+  /** The key of the `hash` policy (required with it). */
+  hashKey?: HashKey;
+  /** Outlier detection; on by default. */
+  passiveHealth: PassiveHealthOptions;
+  /** Active health checks; off unless given. */
+  healthCheck?: HealthCheckOptions;
+  /** When a failed attempt goes to another server. */
+  retry: RetryOptions;
 }
 
 /** Which requests go to which upstream (nginx `server_name` + `location`). */
 export interface RouteOptions {
+  /** Name in metrics and logs; default: the first host (or `*`) and the path prefix. */
+  name?: string;
   /** Host names (exact or `*.domain.tld`); empty matches any host. */
   hosts: string[];
   /** Path prefix; the longest matching prefix wins. */
@@ -122,6 +208,30 @@ export interface ProxyOptions {
   limits?: RequestLimits;
 }
 
+export const passiveHealthDefaults: PassiveHealthOptions = {
+  consecutiveFailures: 5,
+  count5xx: true,
+  window: 0,
+  baseEjectionTime: 30_000,
+  maxEjectionTime: 300_000,
+  maxEjectedPercent: 50,
+};
+
+export const healthCheckDefaults: HealthCheckOptions = {
+  path: '/',
+  interval: 5_000,
+  timeout: 2_000,
+  expectStatus: [[200, 399]],
+  rise: 2,
+  fall: 3,
+};
+
+export const retryDefaults: RetryOptions = {
+  on: ['error'],
+  tries: 0,
+  timeout: 0,
+};
+
 export const upstreamDefaults: Omit<UpstreamOptions, 'name' | 'servers' | 'protocol'> = {
   keepalive: 10,
   maxConnections: 1024,
@@ -131,6 +241,9 @@ export const upstreamDefaults: Omit<UpstreamOptions, 'name' | 'servers' | 'proto
   readTimeout: 60_000,
   sendTimeout: 60_000,
   pipelining: 1,
+  balance: 'round_robin',
+  passiveHealth: passiveHealthDefaults,
+  retry: retryDefaults,
 };
 
 export const forwardingDefaults: ForwardingOptions = {

@@ -4,6 +4,7 @@
  * request-body chunks, writability and aborts into the Exchange the core hands back.
  */
 import type { ProxyOptions } from '../config/options.js';
+import type { UpstreamInfo } from '../upstream/info.js';
 import type { UpgradeHooks } from '../websocket/upgrade.js';
 
 export interface ClientRequest {
@@ -79,6 +80,19 @@ export interface Proxy {
    * proxied as plain HTTP, exactly as handle() would.
    */
   upgrade(req: ClientRequest, down: Downstream, hooks: UpgradeHooks): Exchange;
+  /** The upstreams and their servers' state in this thread, for status pages and metrics. */
+  readonly upstreams: readonly UpstreamInfo[];
+  /**
+   * An active health check (run elsewhere: the server's supervisor) found a server healthy or not.
+   * Returns false when there is no such upstream or server.
+   */
+  setServerHealth(upstream: string, server: number, healthy: boolean): boolean;
+  /**
+   * Eject a server until `until` (ms since the epoch), as passive health decided in another
+   * thread or process; the upstream's cap on ejected servers still applies. The `health` hook is
+   * not called for it. Returns false when it was not ejected.
+   */
+  ejectServer(upstream: string, server: number, until: number): boolean;
   /** Stop taking new upstream sockets; idle ones close now, busy ones after their response. */
   close(): Promise<void>;
 }

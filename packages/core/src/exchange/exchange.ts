@@ -16,7 +16,7 @@
  * The exchange never touches a socket: the pool chooses a connection (upstream/pool.ts), the
  * connection owns the wire (upstream/connection.ts), HTTP/1 framing is http1/'s.
  */
-import type { RouteOptions } from '../config/options.js';
+import type { RetryCondition, RouteOptions } from '../config/options.js';
 import { clientAddress, type CompiledForwarding } from '../headers/forwarded.js';
 import { filterResponseHeaders } from '../headers/response-headers.js';
 import { serializeRequestHead } from '../http1/request-head.js';
@@ -27,7 +27,7 @@ import type { Upstream } from '../upstream/balancer.js';
 import type { Connection } from '../upstream/connection.js';
 import { FailureKind, statusFor, UpstreamError } from '../upstream/errors.js';
 import type { Pool, PoolRequest } from '../upstream/pool.js';
-import type { ServerInfo } from '../upstream/info.js';
+import type { ServerInfo, UpstreamInfo } from '../upstream/info.js';
 import type { UpgradeRequest } from '../websocket/upgrade.js';
 import type { ClientRequest, Downstream, Exchange } from './contract.js';
 import type { ExchangeResult, ProxyHooks } from './hooks.js';
@@ -38,7 +38,8 @@ export interface ExchangeHost {
   readonly forwarding: CompiledForwarding;
   /** Take the time at the start: a hook reports durations. */
   readonly timed: boolean;
-  errorResponse(down: Downstream, status: number, bodyless: boolean): void;
+  /** The proxy's own answer; `detail` replaces the status line's text in the body. */
+  errorResponse(down: Downstream, status: number, bodyless: boolean, detail?: string): void;
 }
 
 const enum RequestState {
@@ -77,12 +78,16 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   error: UpstreamError | null = null;
   aborted = false;
   retries = 0;
+  requestBytes = 0;
 
   private reqState = RequestState.Queued;
   private resState = ResponseState.Awaiting;
-  private pool: Pool;
+  /** The server of the current attempt; null only when none could be chosen (503). */
+  private pool: Pool | null;
   private conn: Connection | null = null;
   private readonly started: number;
+  /** When the first attempt began (coarse clock), for the retry time bound. */
+  private readonly firstAttempt = clock.now;
   /** Built once; a retry sends the same head. */
   private readonly head: string;
 
@@ -93,9 +98,11 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   private bodyBytesSent = 0;
   private clientPaused = false;
   private onDrained: (() => void) | null = null;
-  /** Servers tried for this request (fail_to_connect moves on until each was). */
-  private tried = 1;
+  /** Servers tried for this request, a bit per server index below 31 (retries go elsewhere). */
+  private tried = 0;
   private staleRetried = false;
+  /** A 502/503/504 being read to its end and dropped: the request goes to this server next. */
+  private retryTo: Pool | null = null;
   private reusedSocket = false;
 
   // Response, upstream -> client.
@@ -120,29 +127,49 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
     this.noBody = request.method === 'HEAD';
     this.bodyEnded = request.body === 'none';
     this.pipelinable = this.bodyEnded && upgrade === null && PIPELINABLE.has(request.method);
-    this.pool = this.upstreamPeer();
-    this.head = this.upstreamRequest(target);
-    this.pool.dispatch(this);
+    const pool = (this.pool = this.upstreamPeer());
+    if (pool === null) {
+      this.head = '';
+      this.unavailable();
+      return;
+    }
+    this.assign(pool);
+    this.head = this.upstreamRequest(target, pool);
+    pool.dispatch(this);
   }
 
   // ---- phases before the wire -----------------------------------------------------------
 
-  /** upstream_peer: the server this request goes to. */
-  private upstreamPeer(): Pool {
+  /** upstream_peer: the server this request goes to (by the hook, else the upstream's policy), or null when none may be used. */
+  private upstreamPeer(): Pool | null {
     const choose = this.host.hooks.upstreamPeer;
     if (choose !== undefined) {
       const chosen = choose(this.request, this.group);
-      if (chosen !== undefined) return this.poolOf(chosen) ?? this.group.pick();
+      if (chosen !== undefined) return this.poolOf(chosen) ?? this.group.pick(this.request);
     }
-    return this.group.pick();
+    return this.group.pick(this.request);
+  }
+
+  /** No server of the upstream may be used: 503, and the log line says why. */
+  private unavailable(): void {
+    this.error = new UpstreamError(FailureKind.NoServer, this.group.describeUnavailable());
+    this.host.errorResponse(this.down, 503, this.noBody, `no server of upstream "${this.group.name}" is available`);
+    this.finish(503);
+  }
+
+  /** This attempt goes to `pool`: it counts the request as active, and the retry rules as tried. */
+  private assign(pool: Pool): void {
+    this.pool = pool;
+    pool.active++;
+    if (pool.index < 31) this.tried |= 1 << pool.index;
   }
 
   /** upstream_request_filter, then the head as it goes on the wire. */
-  private upstreamRequest(target: string): string {
+  private upstreamRequest(target: string, pool: Pool): string {
     const req = this.request;
     const headers = this.upgrade === null ? req.headers : this.upgrade.upstreamHeaders(req.headers);
     const filter = this.host.hooks.upstreamRequestFilter;
-    if (filter !== undefined) filter(req, headers, this.pool);
+    if (filter !== undefined) filter(req, headers, pool);
     const o = this.group.options;
     return serializeRequestHead({
       method: req.method,
@@ -152,7 +179,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
       scheme: req.scheme,
       forwarding: this.host.forwarding,
       ...(o.hostHeader !== undefined ? { hostHeader: o.hostHeader } : {}),
-      defaultHost: this.pool.label,
+      defaultHost: pool.label,
       upgrade: this.upgrade !== null,
       body: req.body,
       contentLength: req.contentLength,
@@ -165,6 +192,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
     if (this.reqState !== RequestState.Queued || this.resState === ResponseState.Done) return;
     this.conn = conn;
     this.reusedSocket = conn.reused || conn.inflight.length > 1;
+    if (this.reusedSocket) this.pool!.stats.reuses++;
     conn.write(this.head, this.request.headerEncoding);
     // An upgrade waits for its 101 for handshake_timeout rather than read_timeout.
     if (this.upgrade !== null) conn.deadline = clock.now + this.upgrade.limits.handshakeTimeout;
@@ -192,6 +220,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   /** A request-body chunk from the frontend. */
   body(chunk: Buffer, last: boolean): void {
     if (this.resState === ResponseState.Done) return;
+    this.requestBytes += chunk.length;
     if (last) this.bodyEnded = true;
     if (this.reqState === RequestState.Queued) {
       if (chunk.length > 0) {
@@ -241,11 +270,17 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
 
   onHead(head: ResponseHead, conn: Connection): void {
     if (this.resState === ResponseState.Done) return;
+    const pool = this.pool!;
+    const seen = this.host.hooks.upstreamResponse;
+    if (seen !== undefined) seen(this.request, pool, head, performance.now() - this.started);
+    const status = head.status;
+    const passive = this.group.passive;
+    if (status >= 500 && this.group.options.passiveHealth.count5xx) passive.failure(pool, `${status} response`);
+    else passive.success(pool);
+    if (status >= 502 && status <= 504 && this.retryOnStatus(status)) return;
     // From here on a failure is the upstream's answer going wrong, never a stale socket to retry.
     this.resHead = head;
-    const seen = this.host.hooks.upstreamResponse;
-    if (seen !== undefined) seen(this.request, this.pool, head, performance.now() - this.started);
-    if (head.status === 101) {
+    if (status === 101) {
       this.switched(head, conn);
       return;
     }
@@ -260,7 +295,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
       conn.destroy(new UpstreamError(FailureKind.Protocol, 'upstream switched protocols on a request that asked for no upgrade'));
       return;
     }
-    const problem = this.upgrade.switched(head, conn, this.pool.label);
+    const problem = this.upgrade.switched(head, conn, this.pool!.label);
     if (problem !== null) {
       conn.destroy(new UpstreamError(FailureKind.Protocol, `invalid WebSocket handshake from upstream: ${problem}`));
       return;
@@ -288,7 +323,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   }
 
   onBody(chunk: Buffer): void {
-    if (this.resState === ResponseState.Done) return;
+    if (this.resState === ResponseState.Done || this.retryTo !== null) return;
     if (this.resState === ResponseState.Held) {
       if (this.firstChunk === null) {
         // Hold it: if the response completes in this same read, it goes out in one piece.
@@ -307,6 +342,14 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
 
   onComplete(): void {
     if (this.resState === ResponseState.Done) return;
+    const retryTo = this.retryTo;
+    if (retryTo !== null) {
+      // The dropped 5xx is read to its end, so its socket goes back to the pool; now the next server.
+      this.retryTo = null;
+      if (this.reqState !== RequestState.Sent) this.conn?.retire();
+      this.again(retryTo, false);
+      return;
+    }
     if (this.upstreamPaused) {
       // The whole response is read: the socket goes back to the pool (or on to the next
       // pipelined response) reading, whatever this client's backlog.
@@ -365,6 +408,21 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
 
   onFailure(err: UpstreamError): void {
     if (this.resState === ResponseState.Done) return;
+    const pool = this.pool!;
+    const kind = err.kind;
+    pool.stats.errors[kind]!++;
+    const retryTo = this.retryTo;
+    if (retryTo !== null) {
+      // The 5xx being dropped broke off: the request goes on to the next server all the same.
+      this.retryTo = null;
+      this.again(retryTo, false);
+      return;
+    }
+    // The server's fault, for passive health: not our own queue, and not the stale keep-alive
+    // race (a reused socket the server had just closed), which says nothing about the server.
+    if (kind !== FailureKind.QueueTimeout && !(this.resHead === null && this.staleRetryable(err))) {
+      this.group.passive.failure(pool, err.message);
+    }
     if (this.resState === ResponseState.Streaming) {
       // Part of the response is with the client: the only honest signal left is an abnormal end.
       this.error = err;
@@ -372,9 +430,10 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
       this.finish(this.status);
       return;
     }
-    const connectFailed = err.kind === FailureKind.Connect || err.kind === FailureKind.ConnectTimeout;
+    const connectFailed = kind === FailureKind.Connect || kind === FailureKind.ConnectTimeout || kind === FailureKind.Tls;
     if (connectFailed && this.resHead === null && this.failToConnect(err)) return;
     if (this.errorWhileProxy(err)) return;
+    if (this.resHead === null && !connectFailed && this.nextUpstream(kind === FailureKind.ReadTimeout ? 'timeout' : kind === FailureKind.Reset || kind === FailureKind.Protocol ? 'error' : null)) return;
     this.error = err;
     const status = statusFor(err.kind);
     this.host.errorResponse(this.down, status, this.noBody);
@@ -387,14 +446,47 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
    * another one; the head built for the first server goes unchanged.
    */
   private failToConnect(err: UpstreamError): boolean {
-    const servers = this.group.servers;
-    const next = this.tried < servers.length ? this.group.after(this.pool) : null;
+    const next = this.group.options.retry.on.includes('error') ? this.nextServer() : null;
     const decide = this.host.hooks.failToConnect;
-    const chosen = decide === undefined ? next : decide(this.request, this.pool, err, next);
+    const chosen = decide === undefined ? next : decide(this.request, this.pool!, err, next);
     const pool = chosen === null ? null : this.poolOf(chosen);
     if (pool === null) return false;
-    this.tried++;
     this.again(pool, false);
+    return true;
+  }
+
+  /**
+   * The next server for a retry (nginx `proxy_next_upstream_tries` and `_timeout`): one not tried
+   * yet, while attempts and time are left; null otherwise.
+   */
+  private nextServer(): Pool | null {
+    const r = this.group.options.retry;
+    if (r.tries > 0 && this.retries + 1 >= r.tries) return null;
+    if (r.timeout > 0 && clock.now - this.firstAttempt >= r.timeout) return null;
+    return this.group.next(this.pool!, this.tried);
+  }
+
+  /**
+   * Whether a failure before the response head may go to another server (`retry.on`): only for
+   * idempotent requests of which no body byte went out, since a body once sent cannot be sent again.
+   */
+  private nextUpstream(condition: RetryCondition | null): boolean {
+    if (condition === null || this.bodyBytesSent > 0 || !IDEMPOTENT.has(this.request.method)) return false;
+    if (!this.group.options.retry.on.includes(condition)) return false;
+    const next = this.nextServer();
+    if (next === null) return false;
+    this.again(next, false);
+    return true;
+  }
+
+  /** A 502/503/504 the request may be retried past: read it to its end, drop it, try the next server. */
+  private retryOnStatus(status: number): boolean {
+    if (this.upgrade !== null || this.bodyBytesSent > 0 || !IDEMPOTENT.has(this.request.method)) return false;
+    const on = this.group.options.retry.on;
+    if (!on.includes(status === 502 ? 'http_502' : status === 503 ? 'http_503' : 'http_504')) return false;
+    const next = this.nextServer();
+    if (next === null) return false;
+    this.retryTo = next;
     return true;
   }
 
@@ -405,24 +497,33 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
    */
   private errorWhileProxy(err: UpstreamError): boolean {
     if (this.resHead !== null || this.bodyBytesSent > 0 || this.conn === null) return false;
-    const retryable =
-      !this.staleRetried &&
-      this.reusedSocket &&
-      (err.kind === FailureKind.Reset || err.kind === FailureKind.Protocol) &&
-      IDEMPOTENT.has(this.request.method);
+    const retryable = this.staleRetryable(err);
     const decide = this.host.hooks.errorWhileProxy;
-    const retry = decide === undefined ? retryable : decide(this.request, this.pool, err, { reusedSocket: this.reusedSocket, retryable });
+    const retry = decide === undefined ? retryable : decide(this.request, this.pool!, err, { reusedSocket: this.reusedSocket, retryable });
     if (!retry) return false;
     this.staleRetried = true;
-    this.again(this.pool, true);
+    this.again(this.pool!, true);
     return true;
+  }
+
+  /** The stale keep-alive race, retried once on a fresh socket to the same server. */
+  private staleRetryable(err: UpstreamError): boolean {
+    return (
+      !this.staleRetried &&
+      this.reusedSocket &&
+      this.bodyBytesSent === 0 &&
+      this.conn !== null &&
+      (err.kind === FailureKind.Reset || err.kind === FailureKind.Protocol) &&
+      IDEMPOTENT.has(this.request.method)
+    );
   }
 
   private again(pool: Pool, fresh: boolean): void {
     this.retries++;
     this.conn = null;
     this.reqState = RequestState.Queued;
-    this.pool = pool;
+    this.pool!.active--;
+    this.assign(pool);
     pool.dispatch(this, fresh);
   }
 
@@ -440,7 +541,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
     this.finish(0);
     // Half a request or half a response is on that socket.
     if (conn !== null) conn.destroy(new UpstreamError(FailureKind.Reset, 'client aborted'));
-    else this.pool.cancel(this);
+    else this.pool?.cancel(this);
   }
 
   // ---- logging --------------------------------------------------------------------------
@@ -448,6 +549,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   private finish(status: number): void {
     this.resState = ResponseState.Done;
     this.status = status;
+    if (this.pool !== null) this.pool.active--;
     if (this.clientPaused) {
       this.clientPaused = false;
       if (!this.aborted) this.down.resumeBody();
@@ -464,7 +566,15 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   }
 
   /** `host:port` of the server the request went to last. */
-  get upstream(): string {
-    return this.pool.label;
+  get upstream(): string | null {
+    return this.pool === null ? null : this.pool.label;
+  }
+
+  get server(): ServerInfo | null {
+    return this.pool;
+  }
+
+  get upstreamInfo(): UpstreamInfo {
+    return this.group;
   }
 }

@@ -31,6 +31,12 @@ export interface ExchangeResult {
   readonly route: RouteOptions | null;
   /** `host:port` of the server the request went to last, or null when none was chosen. */
   readonly upstream: string | null;
+  /** The upstream the route chose, or null (no route). */
+  readonly upstreamInfo: UpstreamInfo | null;
+  /** The server the request went to last, or null when none was chosen. */
+  readonly server: ServerInfo | null;
+  /** Request body bytes received from the client. */
+  readonly requestBytes: number;
   /** Milliseconds from handle() to the end. */
   readonly duration: number;
   /** Why it failed, when it did. */
@@ -96,4 +102,19 @@ export interface ProxyHooks {
   responseFilter?(req: ClientRequest, status: number, headers: string[]): void;
   /** logging: the exchange ended, successfully or not (always called exactly once). */
   logging?(result: ExchangeResult): void;
+  /**
+   * A server's health changed in this thread: passive health ejected it or let it back, or
+   * setServerHealth() marked it. Not a per-request phase; for logs and for sharing ejections.
+   */
+  health?(upstream: UpstreamInfo, server: ServerInfo, change: HealthChange): void;
 }
+
+/** What the `health` hook is told. */
+export type HealthChange =
+  /** Passive health ejected it after `failures` failures, until `until` (ms since the epoch). */
+  | { readonly kind: 'ejected'; readonly until: number; readonly failures: number; readonly reason: string }
+  /** Its ejection time is over. */
+  | { readonly kind: 'returned' }
+  /** setServerHealth() marked it unhealthy or healthy. */
+  | { readonly kind: 'unhealthy' }
+  | { readonly kind: 'healthy' };

@@ -8,6 +8,9 @@ import { websocketDefaults, type ProxyOptions, type RouteOptions, type UpstreamW
 import { clientAddress, compileForwarding, type CompiledForwarding } from '../headers/forwarded.js';
 import { compileRoutes, type Router } from '../routing/router.js';
 import { Upstream } from '../upstream/balancer.js';
+import type { EjectionListener } from '../health/passive.js';
+import type { Pool } from '../upstream/pool.js';
+import { clock } from '../clock.js';
 import { clientHandshake, type ClientHandshake } from '../websocket/handshake.js';
 import { UpgradeRequest, type UpgradeHooks } from '../websocket/upgrade.js';
 import type { ClientRequest, Downstream, Exchange, Proxy } from './contract.js';
@@ -37,7 +40,8 @@ class ProxyImpl implements Proxy, ExchangeHost {
   readonly hooks: ProxyHooks;
   readonly timed: boolean;
   private readonly router: Router;
-  private readonly upstreams = new Map<string, Upstream>();
+  private readonly byName = new Map<string, Upstream>();
+  readonly upstreams: readonly Upstream[];
   /** Each upstream's WebSocket limits (the proxy-wide ones with its own overrides), resolved once. */
   private readonly wsLimits = new Map<Upstream, UpstreamWebSocketOptions>();
 
@@ -48,9 +52,13 @@ class ProxyImpl implements Proxy, ExchangeHost {
     this.forwarding = compileForwarding(options.forwarding);
     this.router = compileRoutes(options.routes);
     const ws = options.websocket ?? websocketDefaults;
+    const forwarding = this.forwarding;
+    const clientOf = (req: ClientRequest): string => clientAddress(req.remoteAddress, req.headers, forwarding);
+    const list: Upstream[] = [];
     for (const u of options.upstreams) {
-      const upstream = new Upstream(u);
-      this.upstreams.set(u.name, upstream);
+      const upstream: Upstream = new Upstream(u, clientOf, this.ejectionListener((): Upstream => upstream));
+      this.byName.set(u.name, upstream);
+      list.push(upstream);
       const own = u.websocket;
       this.wsLimits.set(upstream, {
         maxMessageSize: own?.maxMessageSize ?? ws.maxMessageSize,
@@ -59,6 +67,40 @@ class ProxyImpl implements Proxy, ExchangeHost {
         upstreamCompression: own?.upstreamCompression ?? ws.upstreamCompression,
       });
     }
+    this.upstreams = list;
+  }
+
+  /** Passive health's events, to the `health` hook. */
+  private ejectionListener(upstream: () => Upstream): EjectionListener {
+    const hook = this.hooks.health;
+    return {
+      ejected(server: Pool, until: number, failures: number, reason: string) {
+        hook?.(upstream(), server, { kind: 'ejected', until, failures, reason });
+      },
+      returned(server: Pool) {
+        hook?.(upstream(), server, { kind: 'returned' });
+      },
+    };
+  }
+
+  private server(upstream: string, index: number): { upstream: Upstream; pool: Pool } | null {
+    const u = this.byName.get(upstream);
+    const pool = u?.servers[index];
+    return u === undefined || pool === undefined ? null : { upstream: u, pool };
+  }
+
+  setServerHealth(upstream: string, index: number, healthy: boolean): boolean {
+    const found = this.server(upstream, index);
+    if (found === null) return false;
+    found.pool.setChecksPass(healthy);
+    this.hooks.health?.(found.upstream, found.pool, { kind: healthy ? 'healthy' : 'unhealthy' });
+    return true;
+  }
+
+  ejectServer(upstream: string, index: number, until: number): boolean {
+    const found = this.server(upstream, index);
+    if (found === null || !found.upstream.passive.enabled || until <= Date.now()) return false;
+    return found.upstream.passive.eject(found.pool, clock.now, until) !== 0;
   }
 
   handle(req: ClientRequest, down: Downstream): Exchange {
@@ -73,7 +115,7 @@ class ProxyImpl implements Proxy, ExchangeHost {
   /** route: the upstream that serves this request, and the target it is sent with. */
   private route(req: ClientRequest, down: Downstream, handshake: ClientHandshake | null, hooks: UpgradeHooks | null): Exchange {
     const match = this.router.match(req.host, req.url);
-    const upstream = match === null ? undefined : this.upstreams.get(match.route.upstream);
+    const upstream = match === null ? undefined : this.byName.get(match.route.upstream);
     if (upstream === undefined) return this.refuse(req, down, 404, match?.route ?? null);
     const upgrade = handshake === null ? null : new UpgradeRequest(handshake, hooks!, this.wsLimits.get(upstream)!);
     return new ProxyExchange(this, req, down, upstream, match!.route, match!.target, upgrade);
@@ -95,6 +137,9 @@ class ProxyImpl implements Proxy, ExchangeHost {
         bytes: 0,
         route,
         upstream: null,
+        upstreamInfo: null,
+        server: null,
+        requestBytes: 0,
         duration: performance.now() - started,
         error: null,
         aborted: false,
@@ -106,13 +151,14 @@ class ProxyImpl implements Proxy, ExchangeHost {
   }
 
   /** The proxy's own answers (404, 502, 503, 504): a short text body, or none for HEAD. */
-  errorResponse(down: Downstream, status: number, bodyless: boolean): void {
+  errorResponse(down: Downstream, status: number, bodyless: boolean, detail?: string): void {
     const text = STATUS_TEXT[status] ?? 'Error';
-    down.respond(status, text, ERROR_HEADERS, bodyless ? null : Buffer.from(`${status} ${text}\n`), bodyless);
+    const body = bodyless ? null : Buffer.from(detail === undefined ? `${status} ${text}\n` : `${status} ${text}: ${detail}\n`);
+    down.respond(status, text, ERROR_HEADERS, body, bodyless);
   }
 
   async close(): Promise<void> {
-    for (const u of this.upstreams.values()) u.close();
+    for (const u of this.upstreams) u.close();
   }
 }
 

@@ -1,49 +1,93 @@
 /**
- * An upstream: its servers' pools and the default choice between them (round-robin). Pools are
- * per thread: nothing here is shared. Other policies plug in through the `upstreamPeer` hook
- * (exchange/hooks.ts).
+ * An upstream: its servers' pools, which of them may be chosen (health), and the balancing policy
+ * that chooses (balance/). Pools are per thread: nothing here is shared.
+ *
+ * Tiers: the usable primary servers; when none is, the usable backups (nginx `backup`); when none
+ * is either, no server (the exchange answers 503 and names the upstream).
  */
 import type tls from 'node:tls';
-import type { UpstreamOptions } from '../config/options.js';
+import type { BalancePolicy, UpstreamOptions } from '../config/options.js';
+import type { ClientRequest } from '../exchange/contract.js';
+import { PassiveHealth, type EjectionListener } from '../health/passive.js';
+import { createBalancer } from './balance/index.js';
+import type { Balancer } from './balance/policy.js';
 import type { UpstreamInfo } from './info.js';
 import { Pool } from './pool.js';
 
 export class Upstream implements UpstreamInfo {
   readonly name: string;
+  readonly balance: BalancePolicy;
   readonly options: UpstreamOptions;
   readonly servers: readonly Pool[];
-  private next = 0;
+  readonly passive: PassiveHealth;
+  private readonly balancer: Balancer;
+  private readonly hasBackups: boolean;
+  /** The only server, when there is one: no policy to run. */
+  private readonly single: Pool | null;
 
-  constructor(options: UpstreamOptions) {
+  constructor(options: UpstreamOptions, clientAddress: (req: ClientRequest) => string, ejections: EjectionListener) {
     this.name = options.name;
+    this.balance = options.balance;
     this.options = options;
     const tlsOptions = options.protocol === 'https' ? tlsFor(options) : undefined;
     this.servers = options.servers.map(
       (s, i) => new Pool(s, i, options, tlsOptions && { ...tlsOptions, servername: options.tls?.servername ?? sniName(s.host) }),
     );
+    this.single = this.servers.length === 1 ? this.servers[0]! : null;
+    this.hasBackups = this.servers.some((s) => s.backup);
+    this.balancer = createBalancer(options, this.servers, clientAddress);
+    this.passive = new PassiveHealth(options.passiveHealth, this.servers, ejections);
   }
 
-  /** The next server in round-robin order. */
-  pick(): Pool {
-    const pools = this.servers;
-    if (pools.length === 1) return pools[0]!;
-    const p = pools[this.next]!;
-    this.next = this.next + 1 === pools.length ? 0 : this.next + 1;
-    return p;
+  /** The server for this request by the policy, or null when no server may be used. */
+  pick(req: ClientRequest): Pool | null {
+    const single = this.single;
+    if (single !== null) return single.usable ? single : null;
+    let i = this.balancer.pick(req, false);
+    if (i < 0 && this.hasBackups) i = this.balancer.pick(req, true);
+    return i < 0 ? null : this.servers[i]!;
   }
 
-  /** The server after `pool`, in list order: where a connect failure tries next. */
-  after(pool: Pool): Pool {
+  /**
+   * Where a retry goes: the next usable server after `from` in list order that this request has
+   * not tried (`tried`: a bit per server index below 31), primaries first, then backups; or null.
+   */
+  next(from: Pool, tried: number): Pool | null {
     const pools = this.servers;
-    return pools[pool.index + 1 === pools.length ? 0 : pool.index + 1]!;
+    const n = pools.length;
+    for (let tier = 0; tier < 2; tier++) {
+      const backup = tier === 1;
+      if (backup && !this.hasBackups) break;
+      for (let k = 1; k <= n; k++) {
+        const p = pools[(from.index + k) % n]!;
+        if (p.backup !== backup || !p.usable) continue;
+        if (p.index < 31 && (tried & (1 << p.index)) !== 0) continue;
+        if (p === from) continue;
+        return p;
+      }
+      // Backups serve retries only once no primary is left to try.
+    }
+    return null;
+  }
+
+  /** Why no server may be used, for the 503's log line: how many are down, unhealthy, ejected. */
+  describeUnavailable(): string {
+    const counts = { down: 0, unhealthy: 0, ejected: 0 };
+    for (const p of this.servers) {
+      const h = p.health;
+      if (h !== 'up') counts[h]++;
+    }
+    const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([state, n]) => `${n} ${state}`);
+    return `no usable server in upstream "${this.name}" (${parts.join(', ') || 'none up'})`;
   }
 
   close(): void {
+    this.passive.close();
     for (const p of this.servers) p.close();
   }
 }
 
-function tlsFor(o: UpstreamOptions): tls.ConnectionOptions {
+export function tlsFor(o: UpstreamOptions): tls.ConnectionOptions {
   const t = o.tls;
   const opts: tls.ConnectionOptions = { rejectUnauthorized: t?.verify ?? true };
   if (t?.ca) opts.ca = t.ca;
@@ -53,6 +97,6 @@ function tlsFor(o: UpstreamOptions): tls.ConnectionOptions {
 }
 
 /** SNI must be a host name, never an IP literal (RFC 6066 3). */
-function sniName(host: string): string | undefined {
+export function sniName(host: string): string | undefined {
   return /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host;
 }

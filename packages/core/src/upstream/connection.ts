@@ -92,6 +92,10 @@ export class Connection implements ResponseSink, RequestWire, Timed {
   serverIdleTimeout = -1;
   /** The server said this response is the last one on this socket. */
   private lastResponse = false;
+  /** When connecting began (performance.now()), for the connect-time histogram. */
+  readonly startedAt = performance.now();
+  /** The socket connected (and finished its TLS handshake) at some point. */
+  connected = false;
   private readonly parser: ResponseParser;
   private readonly owner: ConnectionOwner;
 
@@ -122,6 +126,7 @@ export class Connection implements ResponseSink, RequestWire, Timed {
   private onConnect(): void {
     if (this.state !== ConnState.Connecting) return;
     this.state = ConnState.Idle;
+    this.connected = true;
     this.deadline = 0;
     this.owner.connected(this);
   }
@@ -323,8 +328,8 @@ export class Connection implements ResponseSink, RequestWire, Timed {
   }
 
   private onError(e: Error): void {
-    const kind = this.state === ConnState.Connecting ? FailureKind.Connect : FailureKind.Reset;
     const tlsReason = this.socket instanceof tls.TLSSocket ? describeTlsError(e) : null;
+    const kind = this.state !== ConnState.Connecting ? FailureKind.Reset : tlsReason !== null ? FailureKind.Tls : FailureKind.Connect;
     this.destroy(new UpstreamError(kind, tlsReason ?? `upstream ${this.state === ConnState.Connecting ? 'connect' : 'socket'} error: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
   }
 

@@ -14,7 +14,14 @@ export const enum FailureKind {
   QueueTimeout = 5,
   /** The request body could not be written within send_timeout: 504. */
   SendTimeout = 6,
+  /** The TLS handshake with the upstream failed (certificate, protocol): 502. */
+  Tls = 7,
+  /** No server of the upstream may be used (down, failing health checks, ejected): 503. */
+  NoServer = 8,
 }
+
+/** How many FailureKind values there are (the size of per-kind counters). */
+export const FAILURE_KINDS = 9;
 
 export class UpstreamError extends Error {
   readonly kind: FailureKind;
@@ -31,6 +38,7 @@ export function statusFor(kind: FailureKind): number {
     case FailureKind.SendTimeout:
       return 504;
     case FailureKind.QueueTimeout:
+    case FailureKind.NoServer:
       return 503;
     default:
       return 502;

@@ -13,9 +13,10 @@
 import type tls from 'node:tls';
 import { clock, watch, unwatch, type Timed } from '../clock.js';
 import { Connection, ConnState, type Carried, type ConnectionOwner } from './connection.js';
-import type { ServerInfo } from './info.js';
+import type { HealthState, ServerInfo, ServerStats } from './info.js';
+import { Histogram } from '../stats/histogram.js';
 import type { ServerAddress, UpstreamOptions } from '../config/options.js';
-import { FailureKind, UpstreamError } from './errors.js';
+import { FAILURE_KINDS, FailureKind, UpstreamError } from './errors.js';
 import { formatHostPort } from '../headers/host.js';
 
 /** A request as the pool sees it. */
@@ -51,8 +52,37 @@ export class Pool implements ConnectionOwner, ServerInfo {
   readonly index: number;
   /** `host:port`, for logs and the default Host header. */
   readonly label: string;
+  readonly weight: number;
+  readonly backup: boolean;
   readonly readTimeout: number;
   readonly sendTimeout: number;
+  readonly stats: ServerStats = {
+    connects: 0,
+    reuses: 0,
+    errors: new Float64Array(FAILURE_KINDS),
+    connectTime: new Histogram(),
+    ejections: 0,
+  };
+  /** Requests assigned to this server and not finished (the exchange counts itself in and out). */
+  active = 0;
+
+  // ---- health: the balancer reads `usable`, kept up to date at every transition
+  /** The balancer may choose it: not down, passing active checks, not ejected. */
+  usable: boolean;
+  /** Kept out by configuration. */
+  readonly down: boolean;
+  /** Active health checks (run elsewhere) say it passes, or never ran. */
+  private checksPass = true;
+  /** End of the current ejection (ms since the epoch), or 0 (passive health, health/passive.ts). */
+  ejectedUntil = 0;
+  /** Failures counted towards an ejection, and when the count began (window mode). */
+  failures = 0;
+  failingSince = 0;
+  /** Ejections in a row without a quiet max_ejection_time between: the next lasts this much longer. */
+  ejectionLevel = 0;
+  /** When the last ejection ended. */
+  returnedAt = 0;
+  private connectingCount = 0;
   private readonly opts: UpstreamOptions;
   private readonly tls: tls.ConnectionOptions | undefined;
   private readonly idleSockets: Connection[] = [];
@@ -66,6 +96,10 @@ export class Pool implements ConnectionOwner, ServerInfo {
   constructor(server: ServerAddress, index: number, opts: UpstreamOptions, tlsOptions?: tls.ConnectionOptions) {
     this.address = server;
     this.index = index;
+    this.weight = server.weight ?? 1;
+    this.backup = server.backup ?? false;
+    this.down = server.down ?? false;
+    this.usable = !this.down;
     this.opts = opts;
     this.tls = tlsOptions;
     this.readTimeout = opts.readTimeout;
@@ -78,6 +112,25 @@ export class Pool implements ConnectionOwner, ServerInfo {
 
   get open(): number {
     return this.connections.size;
+  }
+
+  get connecting(): number {
+    return this.connectingCount;
+  }
+
+  get health(): HealthState {
+    return this.down ? 'down' : !this.checksPass ? 'unhealthy' : this.ejectedUntil !== 0 ? 'ejected' : 'up';
+  }
+
+  /** Active health checks passed or failed (rise/fall already applied by the checker). */
+  setChecksPass(pass: boolean): void {
+    this.checksPass = pass;
+    this.updateUsable();
+  }
+
+  /** After an ejection began or ended. */
+  updateUsable(): void {
+    this.usable = !this.down && this.checksPass && this.ejectedUntil === 0;
   }
 
   get idle(): number {
@@ -152,10 +205,14 @@ export class Pool implements ConnectionOwner, ServerInfo {
       ...(this.tls ? { tls: this.tls } : {}),
     });
     this.connections.add(conn);
+    this.stats.connects++;
+    this.connectingCount++;
     return conn;
   }
 
   connected(conn: Connection): void {
+    this.connectingCount--;
+    this.stats.connectTime.observe((performance.now() - conn.startedAt) / 1000);
     conn.startQueued();
     if (conn.state === ConnState.Idle) this.released(conn);
   }
@@ -208,7 +265,8 @@ export class Pool implements ConnectionOwner, ServerInfo {
   }
 
   closed(conn: Connection): void {
-    this.connections.delete(conn);
+    if (!this.connections.delete(conn)) return;
+    if (!conn.connected) this.connectingCount--;
     if (this.closing && this.connections.size === 0) unwatch(this.connections);
     const i = this.idleSockets.indexOf(conn);
     if (i >= 0) this.idleSockets.splice(i, 1);

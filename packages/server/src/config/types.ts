@@ -77,6 +77,29 @@ export const tlsDefaults = {
   watch: true,
 };
 
+/**
+ * The admin endpoint (`admin:`), served by the supervisor: /metrics, /live, /ready, /status.
+ * Off unless configured (the built-in demo turns it on at 127.0.0.1:9901).
+ */
+export interface AdminConfig {
+  /** Interface to bind (loopback unless a token is set). */
+  host: string;
+  port: number;
+  /** Bearer token every request must carry (`Authorization: Bearer …`), read from `token_file`; null: none. */
+  token: string | null;
+  /** Absolute path of the token file, or null. */
+  tokenFile: string | null;
+  /** How long (ms) /metrics and /status wait for the workers' answers; a late worker is reported, not waited for. */
+  scrapeTimeout: number;
+}
+
+export const adminDefaults = {
+  /** Where the demo (and `--admin` without an address) serves it. */
+  host: '127.0.0.1',
+  port: 9901,
+  scrapeTimeout: 1_000,
+};
+
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
@@ -100,6 +123,8 @@ export interface ServerConfig {
   shutdownTimeout: number;
   /** How long (ms) a client may take no bytes of a response before it is closed; default 60000. */
   sendTimeout: number;
+  /** The admin endpoint, or null (off, the default). */
+  admin: AdminConfig | null;
 }
 
 /** Name of the single upstream in demo mode; its `servers` list is empty until filled at start. */
