@@ -5,8 +5,14 @@
  */
 import {
   forwardingDefaults,
+  healthCheckDefaults,
   limitDefaults,
+  passiveHealthDefaults,
+  retryDefaults,
+  type HealthCheckOptions,
+  type PassiveHealthOptions,
   type RequestLimits,
+  type RetryOptions,
   upstreamDefaults,
   type ForwardingOptions,
   type ProxyOptions,
@@ -16,14 +22,23 @@ import {
   type WebSocketOptions,
   websocketDefaults,
 } from './options.js';
-import { problemsOf, throwProblems, type CheckResult, type ConfigProblem } from './problems.js';
+import { describeValue, problemsOf, throwProblems, type CheckResult, type ConfigProblem } from './problems.js';
 import { compileForwarding } from '../headers/forwarded.js';
 import { compileRoutes } from '../routing/router.js';
 
-export type UpstreamInit = Partial<Omit<UpstreamOptions, 'name' | 'servers'>> & {
+export type UpstreamInit = Partial<Omit<UpstreamOptions, 'name' | 'servers' | 'passiveHealth' | 'healthCheck' | 'retry'>> & {
   name: string;
   servers: Array<ServerAddress | string>;
+  /** The keys given replace those of {@link passiveHealthDefaults}. */
+  passiveHealth?: Partial<PassiveHealthOptions>;
+  /** Active checks, off unless given; the keys given replace those of {@link healthCheckDefaults}. */
+  healthCheck?: Partial<HealthCheckOptions>;
+  /** The keys given replace those of {@link retryDefaults}. */
+  retry?: Partial<RetryOptions>;
 };
+
+/** Largest server weight (ServerAddress.weight). */
+const MAX_WEIGHT = 1000;
 
 export interface ProxyInit {
   /** Shorthand: one upstream of these URLs (`http://host:port`), with a catch-all route. */
@@ -67,7 +82,28 @@ export function normalizeOptions(init: ProxyInit): ProxyOptions {
       problems.push({ path: ['upstreams', i, 'servers', j], problem: target.problem, fix: target.fix });
       return [];
     });
-    upstreams.push({ ...upstreamDefaults, protocol: 'http', ...u, servers } as UpstreamOptions);
+    servers.forEach((s, j) => {
+      if (s.weight === undefined) return;
+      if (!Number.isInteger(s.weight) || s.weight < 1 || s.weight > MAX_WEIGHT) {
+        problems.push({ path: ['upstreams', i, 'servers', j, 'weight'], problem: `expected a whole number from 1 to ${MAX_WEIGHT}, got ${describeValue(s.weight)}`, fix: 'give the server\'s share of requests relative to the others, e.g. 3, or leave weight out for 1' });
+      }
+    });
+    const { passiveHealth, healthCheck, retry, ...rest } = u;
+    const upstream = {
+      ...upstreamDefaults,
+      protocol: 'http',
+      ...rest,
+      servers,
+      passiveHealth: { ...passiveHealthDefaults, ...passiveHealth },
+      retry: { ...retryDefaults, ...retry },
+    } as UpstreamOptions;
+    if (healthCheck !== undefined) upstream.healthCheck = { ...healthCheckDefaults, ...healthCheck };
+    if (upstream.balance === 'hash' && upstream.hashKey === undefined) {
+      problems.push({ path: ['upstreams', i, 'hashKey'], problem: 'is required with balance "hash"', fix: "say what to hash, e.g. hashKey: { kind: 'client_ip' }, or choose another balance" });
+    }
+    // Header names are matched lower-cased, as the core keeps them.
+    if (upstream.hashKey?.kind === 'header' && typeof upstream.hashKey.name === 'string') upstream.hashKey = { kind: 'header', name: upstream.hashKey.name.toLowerCase() };
+    upstreams.push(upstream);
   });
   for (const r of init.routes ?? []) {
     routes.push({ hosts: r.hosts ?? [], pathPrefix: r.pathPrefix ?? '/', stripPrefix: r.stripPrefix ?? false, upstream: r.upstream });
