@@ -6,7 +6,8 @@ import { parseArgs as parseNodeArgs } from 'node:util';
 import type { ServerAddress } from '@portcullis/core';
 import { ConfigError, type Checked, type ConfigIssue } from './errors.js';
 import { didYouMean } from './suggest.js';
-import type { ListenerConfig, LogLevel } from './types.js';
+import { adminDefaults, type ListenerConfig, type LogLevel } from './types.js';
+import { checkAdminListen } from './admin.js';
 import { checkCidr, checkListen, checkLogLevel, checkServer, checkWorkers, unifyProtocol, type ServerTarget } from './values.js';
 
 /** What the command line asked for; values are checked and typed, unset flags are absent. */
@@ -25,6 +26,11 @@ export interface ParsedArgs {
   accessLog?: boolean;
   /** `--trust-proxy` CIDRs, normalised (a bare address gets /32 or /128). */
   trustProxy: string[];
+  /**
+   * `--admin [ADDR]`: where the admin endpoint listens (over the file's `admin`, and the demo's);
+   * null with `--admin off`. Absent when not given.
+   */
+  admin?: ListenerConfig | null;
 }
 
 export const commandLineSource = 'command line';
@@ -32,8 +38,9 @@ export const commandLineSource = 'command line';
 export const usage = `Usage: portcullis [options]
 
   portcullis --listen 127.0.0.1:8080 --to http://127.0.0.1:9000 [--to http://127.0.0.1:9001 ...]
-  portcullis --config portcullis.yaml [--workers N] [--log-level L] [--no-access-log]
-  portcullis                     (demo: a built-in origin behind http://127.0.0.1:8080)
+  portcullis --config portcullis.yaml [--workers N] [--log-level L] [--no-access-log] [--admin ADDR]
+  portcullis                     (demo: a built-in origin behind http://127.0.0.1:8080,
+                                 the admin endpoint on http://${adminDefaults.host}:${adminDefaults.port})
 
 Options:
   -l, --listen ADDR      Accept connections on host:port ([::1]:8080 for IPv6; a bare port
@@ -46,6 +53,9 @@ Options:
       --no-access-log    Do not log one line per request.
       --trust-proxy CIDR Believe X-Forwarded-* from these addresses, e.g. 10.0.0.0/8.
                          Repeatable, or comma-separated.
+      --admin [ADDR]     Serve /metrics, /live, /ready and /status on host:port (default
+                         ${adminDefaults.host}:${adminDefaults.port}); overrides the file's admin.listen. "off"
+                         turns it off (the demo serves it unless --admin off).
   -h, --help             Show this help.
   -v, --version          Show the version.
 `;
@@ -58,6 +68,8 @@ const options = {
   'log-level': { type: 'string' },
   'no-access-log': { type: 'boolean' },
   'trust-proxy': { type: 'string', multiple: true },
+  // Its value is optional, so node must not take the next argument for it: read by hand below.
+  admin: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -72,6 +84,7 @@ const examples: Record<Flag, string> = {
   'log-level': '--log-level debug',
   'no-access-log': '--no-access-log',
   'trust-proxy': '--trust-proxy 10.0.0.0/8',
+  admin: `--admin ${adminDefaults.host}:${adminDefaults.port}`,
   help: '--help',
   version: '--version',
 };
@@ -95,12 +108,23 @@ export function parseArgs(argv: string[]): ParsedArgs | { help: true } | { versi
   // After an unknown option, or a value-taking option followed by another option, the next bare
   // word was most likely meant as that option's value: one report is enough.
   let swallowNext = false;
+  // `--admin` takes the next bare word, if any, as its address: `--admin`, `--admin 9902`.
+  const admin: Array<{ written: string; value: string | undefined }> = [];
+  let adminValueNext = false;
 
   for (const token of tokens) {
     const swallow = swallowNext;
+    const adminValue = adminValueNext;
     swallowNext = false;
+    adminValueNext = false;
     if (token.kind === 'option-terminator') continue;
     if (token.kind === 'positional') {
+      if (adminValue) {
+        const last = admin[admin.length - 1]!;
+        last.value = token.value;
+        last.written += ` ${token.value}`;
+        continue;
+      }
       if (swallow) continue;
       const value = token.value;
       const fix = /\.ya?ml$/i.test(value)
@@ -119,6 +143,11 @@ export function parseArgs(argv: string[]): ParsedArgs | { help: true } | { versi
       continue;
     }
     const spec = options[flag];
+    if (flag === 'admin') {
+      admin.push({ written: token.inlineValue ? `${token.rawName}=${token.value}` : token.rawName, value: token.inlineValue ? token.value : undefined });
+      adminValueNext = !token.inlineValue;
+      continue;
+    }
     if (spec.type === 'boolean') {
       if (token.inlineValue) report(token.rawName, `takes no value, got ${JSON.stringify(token.value)}`, `write just ${examples[flag]}`);
       else if (flag === 'no-access-log') accessLog = false;
@@ -190,6 +219,17 @@ export function parseArgs(argv: string[]): ParsedArgs | { help: true } | { versi
     if (l !== undefined) result.logLevel = l;
   }
   if (accessLog !== undefined) result.accessLog = accessLog;
+  if (admin.length > 1) {
+    report('--admin', `is given ${admin.length === 2 ? 'twice' : `${admin.length} times`} (${admin.map((a) => a.written).join(', ')})`, 'keep one --admin');
+  } else if (admin.length === 1) {
+    const value = admin[0]!.value?.trim();
+    if (value === undefined) result.admin = { host: adminDefaults.host, port: adminDefaults.port };
+    else if (value.toLowerCase() === 'off') result.admin = null;
+    else {
+      const address = check('admin', value, checkAdminListen);
+      if (address) result.admin = address;
+    }
+  }
 
   if (values.has('config')) {
     const fileKey = { to: 'upstreams', listen: 'listen', 'trust-proxy': 'trusted_proxies' } as const;
@@ -199,7 +239,7 @@ export function parseArgs(argv: string[]): ParsedArgs | { help: true } | { versi
           `--${flag}`,
           'cannot be combined with --config, which provides upstreams, listeners and trusted proxies',
           `put it in the config file (${fileKey[flag]}), or drop --config; ` +
-            'only --workers, --log-level and --no-access-log override the file',
+            'only --workers, --log-level, --no-access-log and --admin override the file',
         );
       }
     }

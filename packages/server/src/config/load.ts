@@ -7,11 +7,12 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { forwardingDefaults, upstreamDefaults, websocketDefaults, type ServerAddress } from '@portcullis/core';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { adminAddressProblems, applyAdminFlag, formatAddress } from './admin.js';
 import { commandLineSource, type ParsedArgs } from './args.js';
 import { bad, type Checked, ConfigError, type ConfigIssue, ok } from './errors.js';
 import { type Anchor, formatKeyPath, type KeyPath } from './fields.js';
 import { buildServerConfig } from './schema.js';
-import { commandLineUpstreamName, defaultListener, demoUpstreamName, serverDefaults, type ServerConfig } from './types.js';
+import { adminDefaults, commandLineUpstreamName, defaultListener, demoUpstreamName, serverDefaults, type ServerConfig } from './types.js';
 
 interface Position {
   line: number;
@@ -202,7 +203,10 @@ export function loadConfigFile(path: string): ServerConfig {
   return parseConfigText(text, path, { baseDir: dirname(resolve(path)) });
 }
 
-/** The config of `portcullis --to …` or of the demo: one upstream, a catch-all route. */
+/**
+ * The config of `portcullis --to …` or of the demo: one upstream, a catch-all route. The demo
+ * serves the admin endpoint at its default address; `--to` leaves it off (until `--admin`).
+ */
 function commandLineConfig(args: ParsedArgs, upstream: string, protocol: 'http' | 'https', servers: ServerAddress[], demo: boolean): ServerConfig {
   return {
     source: commandLineSource,
@@ -219,12 +223,45 @@ function commandLineConfig(args: ParsedArgs, upstream: string, protocol: 'http' 
     },
     shutdownTimeout: serverDefaults.shutdownTimeout,
     sendTimeout: serverDefaults.sendTimeout,
+    admin: demo ? { host: adminDefaults.host, port: adminDefaults.port, token: null, tokenFile: null, scrapeTimeout: adminDefaults.scrapeTimeout } : null,
   };
 }
 
 /**
- * The config the command line asks for: the --config file with --workers, --log-level and
- * --no-access-log applied over it; or one upstream of the --to servers; or, with neither, the
+ * `--admin` over the admin endpoint of the file or the demo, and its address checked against the
+ * listeners (the file's were checked with the file).
+ * @throws ConfigError
+ */
+function withAdminFlag(config: ServerConfig, args: ParsedArgs): ServerConfig {
+  config.admin = applyAdminFlag(config.admin, args.admin);
+  if (config.admin === null) return config;
+  // Without --admin only the demo's default address can meet a --listen port.
+  if (args.admin === undefined && !config.demo) return config;
+  const issues: ConfigIssue[] = adminAddressProblems(config.admin, config.listeners).map((p) => {
+    const loopback = formatAddress({ host: '127.0.0.1', port: config.admin!.port });
+    if (args.admin === undefined) {
+      return {
+        source: commandLineSource,
+        key: '--listen',
+        problem: `${formatAddress(p.listener!)} takes port ${config.admin!.port}, on which the demo serves its admin endpoint`,
+        fix: `listen on another port, or move the admin endpoint, e.g. --admin ${formatAddress({ host: adminDefaults.host, port: adminDefaults.port + 1 })} (or --admin off)`,
+      };
+    }
+    const fix =
+      p.rule === 'port'
+        ? p.fix.replace('give the admin endpoint', 'give --admin')
+        : args.config !== undefined
+          ? `put "token_file" under admin in ${args.config} (a file holding the bearer token), or write --admin ${loopback}`
+          : `write --admin ${loopback}; a token needs a config file (admin.token_file)`;
+    return { source: commandLineSource, key: '--admin', problem: p.problem, fix };
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+/**
+ * The config the command line asks for: the --config file with --workers, --log-level,
+ * --no-access-log and --admin applied over it; or one upstream of the --to servers; or, with neither, the
  * demo (whose upstream's servers are filled in by {@link withDemoOrigin} at start).
  * @throws ConfigError
  */
@@ -234,10 +271,10 @@ export function resolveConfig(args: ParsedArgs): ServerConfig {
     if (args.workers !== undefined) config.workers = args.workers;
     if (args.logLevel !== undefined) config.logLevel = args.logLevel;
     if (args.accessLog !== undefined) config.accessLog = args.accessLog;
-    return config;
+    return withAdminFlag(config, args);
   }
-  if (args.to !== undefined) return commandLineConfig(args, commandLineUpstreamName, args.to.protocol, args.to.servers, false);
-  return commandLineConfig(args, demoUpstreamName, 'http', [], true);
+  if (args.to !== undefined) return withAdminFlag(commandLineConfig(args, commandLineUpstreamName, args.to.protocol, args.to.servers, false), args);
+  return withAdminFlag(commandLineConfig(args, demoUpstreamName, 'http', [], true), args);
 }
 
 /** The demo config with its upstream pointed at the built-in origin the supervisor started. */

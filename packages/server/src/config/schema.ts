@@ -27,23 +27,24 @@ import { field, isMapping, listItems, mapping, type KeyPath, type Raw, type Sche
 import { didYouMean, listOf } from './suggest.js';
 import { buildListeners } from './listeners.js';
 import { buildLimits } from './limits.js';
+import { buildAdmin } from './admin.js';
 import { serverDefaults, type ServerConfig } from './types.js';
+import { buildBalance, buildRetry, buildServers } from './upstream-balance.js';
+import { buildHealthCheck, buildPassiveHealth } from './upstream-health.js';
 import {
   checkBoolean,
   checkDuration,
   checkHostHeader,
   checkInteger,
   checkLogLevel,
-  checkServer,
+  checkRouteName,
   checkSize,
   checkUpstreamName,
   checkWorkers,
   formatDuration,
-  unifyProtocol,
-  type ServerTarget,
 } from './values.js';
 
-const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'limits', 'upstreams', 'routes'] as const;
+const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'send_timeout', 'listen', 'admin', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'limits', 'upstreams', 'routes'] as const;
 const logKeys = ['level', 'access'] as const;
 const upstreamKeys = [
   'servers',
@@ -58,13 +59,18 @@ const upstreamKeys = [
   'host_header',
   'tls',
   'websocket',
+  'balance',
+  'hash_key',
+  'passive_health',
+  'health_check',
+  'retry',
 ] as const;
 const websocketKeys = ['max_message_size', 'idle_timeout', 'handshake_timeout', 'max_buffered', 'compression', 'upstream_compression'] as const;
 /** The WebSocket limits an upstream may override (those of its own hop). */
 const upstreamWebsocketKeys = ['max_message_size', 'handshake_timeout', 'max_buffered', 'upstream_compression'] as const;
 const compressions = ['off', 'shared', 'dedicated'] as const;
 const upstreamTlsKeys = ['verify', 'server_name', 'ca', 'cert', 'key'] as const;
-const routeKeys = ['host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
+const routeKeys = ['name', 'host', 'hosts', 'path', 'strip_prefix', 'upstream'] as const;
 
 /**
  * `trusted_proxies`, `forwarded` and `via` as the core takes them. The addresses and the Via
@@ -190,24 +196,8 @@ function buildUpstream(ctx: SchemaContext, name: string, value: unknown): Upstre
   const raw = mapping(ctx, path, value, upstreamKeys, upstreamExample);
   if (!raw) return undefined;
 
-  const targets: ServerTarget[] = [];
-  const serversValue = raw['servers'];
-  if (serversValue === undefined || serversValue === null || (Array.isArray(serversValue) && serversValue.length === 0)) {
-    ctx.report(
-      serversValue === undefined ? path : [...path, 'servers'],
-      serversValue === undefined ? 'has no "servers"' : 'lists no servers',
-      'list at least one, e.g. "servers: [127.0.0.1:9000]"',
-    );
-  } else {
-    listItems(serversValue).forEach((item, i) => {
-      const checked = checkServer(item);
-      if (checked.ok) targets.push(checked.value);
-      else ctx.report(Array.isArray(serversValue) ? [...path, 'servers', i] : [...path, 'servers'], checked.problem, checked.fix);
-    });
-  }
-  const unified = unifyProtocol(targets);
-  if (!unified.ok) ctx.report([...path, 'servers'], unified.problem, unified.fix);
-  const protocol = unified.ok ? unified.value.protocol : 'http';
+  const servers = buildServers(ctx, path, raw);
+  const protocol = servers.protocol;
 
   const d = upstreamDefaults;
   const duration = (key: string, fallback: number, example: string): number =>
@@ -216,7 +206,7 @@ function buildUpstream(ctx: SchemaContext, name: string, value: unknown): Upstre
     field(ctx, raw, path, key, (v) => checkInteger(v, min, max, fix), fallback, String(fallback));
   const upstream: UpstreamOptions = {
     name,
-    servers: unified.ok ? unified.value.servers : [],
+    servers: servers.servers,
     protocol,
     keepalive: count('keepalive', d.keepalive, 0, Infinity,
       'set it to the number of idle connections to keep, e.g. 10 (0 closes each connection after its response)'),
@@ -230,7 +220,21 @@ function buildUpstream(ctx: SchemaContext, name: string, value: unknown): Upstre
     sendTimeout: duration('send_timeout', d.sendTimeout, '60s'),
     pipelining: count('pipelining', d.pipelining, 1, 64,
       'set it to 1 for no pipelining, or to how many requests to send ahead on one socket (at most 64)'),
+    ...buildBalance(ctx, path, raw),
+    passiveHealth: 'passive_health' in raw && raw['passive_health'] !== null
+      ? buildPassiveHealth(ctx, [...path, 'passive_health'], raw['passive_health'])
+      : { ...d.passiveHealth },
+    retry: 'retry' in raw && raw['retry'] !== null ? buildRetry(ctx, [...path, 'retry'], raw['retry']) : { ...d.retry, on: [...d.retry.on] },
   };
+  if ('health_check' in raw && raw['health_check'] !== null) {
+    const check = buildHealthCheck(ctx, [...path, 'health_check'], raw['health_check']);
+    if (check) upstream.healthCheck = check;
+  }
+  for (const key of ['passive_health', 'health_check', 'retry'] as const) {
+    if (key in raw && raw[key] === null) {
+      ctx.report([...path, key], 'has no value', key === 'health_check' ? 'give it a path such as /healthz or a mapping, or remove the key (no active checks)' : 'give it a mapping, or off, or remove the key to use the defaults');
+    }
+  }
   if ('websocket' in raw && raw['websocket'] !== null) {
     const ws = buildWebSocket(ctx, [...path, 'websocket'], raw['websocket'], true);
     if (ws && Object.keys(ws).length > 0) upstream.websocket = ws as Partial<UpstreamWebSocketOptions>;
@@ -238,7 +242,7 @@ function buildUpstream(ctx: SchemaContext, name: string, value: unknown): Upstre
   const hostHeader = field<string | undefined>(ctx, raw, path, 'host_header', checkHostHeader, undefined, "the client's Host");
   if (hostHeader !== undefined) upstream.hostHeader = hostHeader;
   if ('tls' in raw && raw['tls'] !== null) {
-    if (protocol !== 'https' && unified.ok) {
+    if (protocol !== 'https' && servers.ok) {
       ctx.report([...path, 'tls'], 'is set but the servers are plain http', 'write the servers as "https://host:port", or remove "tls"');
     }
     const tls = buildTls(ctx, [...path, 'tls'], raw['tls']);
@@ -303,12 +307,19 @@ function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly stri
     return { routes: [], sources: [], complete: false };
   }
   const built: BuiltRoutes = { routes: [], sources: [], complete: true };
+  const names = new Map<string, number>();
   value.forEach((item, i) => {
     const path = ['routes', i];
     const raw = mapping(ctx, path, item, routeKeys, '"{ host: example.com, path: /api/, upstream: app }"');
     if (!raw) {
       built.complete = false;
       return;
+    }
+    const name = field<string | undefined>(ctx, raw, path, 'name', checkRouteName, undefined, 'the first host (or *) and the path');
+    if (name !== undefined) {
+      const earlier = names.get(name);
+      if (earlier !== undefined) ctx.report([...path, 'name'], `is also the name of routes[${earlier}]`, 'give each route its own name, since metrics and logs tell routes apart by it');
+      else names.set(name, i);
     }
     const hostsAndPathBefore = problems();
     // Host names are checked (and lower-cased) by the core's own rule, so each is reported at its
@@ -364,7 +375,7 @@ function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly stri
         guess ? `write "${guess}"` : `use one of ${listOf(upstreamNames)}, or define "${target}" under upstreams`,
       );
     }
-    built.routes.push({ hosts, pathPrefix, stripPrefix, upstream });
+    built.routes.push(name === undefined ? { hosts, pathPrefix, stripPrefix, upstream } : { name, hosts, pathPrefix, stripPrefix, upstream });
     built.sources.push({ path, hostKey });
   });
   return built;
@@ -426,7 +437,9 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
     },
     shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
     sendTimeout: field(ctx, root, [], 'send_timeout', (v) => checkDuration(v, '60s'), serverDefaults.sendTimeout, '60s'),
+    admin: null,
   };
+  config.admin = buildAdmin(ctx, root, config.listeners);
   // The rules of the proxy options themselves are the core's (route paths and overlaps, trusted
   // proxy addresses, the Via pseudonym): it reports them with paths into the options, mapped here
   // to the YAML keys, so they come with file, line and fix like every other problem.

@@ -137,8 +137,9 @@ function splitHostPort(text: string): { host: string; port?: string } | { error:
  * A listen address: `host:port`, `[v6]:port`, or a bare port meaning 127.0.0.1:port.
  * YAML may give the bare port as a number.
  */
-export function checkListen(value: unknown): Checked<ListenerConfig> {
-  const fix = 'write "host:port" such as "127.0.0.1:8080", "0.0.0.0:80" for every IPv4 interface, "[::1]:8080" for IPv6, or a bare port such as 8080 for 127.0.0.1';
+export function checkListen(value: unknown, examplePort = 8080): Checked<ListenerConfig> {
+  const e = examplePort;
+  const fix = `write "host:port" such as "127.0.0.1:${e}", "0.0.0.0:${e === 8080 ? 80 : e}" for every IPv4 interface, "[::1]:${e}" for IPv6, or a bare port such as ${e} for 127.0.0.1`;
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 1 || value > 65535) return bad(`port ${value} is not from 1 to 65535`, fix);
     return ok({ host: '127.0.0.1', port: value });
@@ -151,7 +152,7 @@ export function checkListen(value: unknown): Checked<ListenerConfig> {
   }
   const text = value.trim();
   if (/^\d+$/.test(text)) {
-    const port = checkPort(text, JSON.stringify(text), '8080');
+    const port = checkPort(text, JSON.stringify(text), String(e));
     return port.ok ? ok({ host: '127.0.0.1', port: port.value }) : port;
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
@@ -159,15 +160,15 @@ export function checkListen(value: unknown): Checked<ListenerConfig> {
   }
   const parts = splitHostPort(text);
   if ('error' in parts) {
-    if (parts.error === 'ipv6-brackets') return bad(`${JSON.stringify(text)} looks like an IPv6 address without brackets`, 'write it as "[::1]:8080"');
+    if (parts.error === 'ipv6-brackets') return bad(`${JSON.stringify(text)} looks like an IPv6 address without brackets`, `write it as "[::1]:${e}"`);
     return bad(`${JSON.stringify(text)} is not a "host:port" address`, fix);
   }
   if (parts.host === '' || parts.host === '*') {
     return bad(`${JSON.stringify(text)} has no host`, 'write "0.0.0.0:PORT" to listen on every IPv4 interface, "[::]:PORT" for every IPv6 one, or "127.0.0.1:PORT" for this machine only');
   }
-  if (parts.port === undefined) return bad(`${JSON.stringify(text)} has no port`, `add one, e.g. "${text.includes(':') ? `[${parts.host}]` : parts.host}:8080"`);
+  if (parts.port === undefined) return bad(`${JSON.stringify(text)} has no port`, `add one, e.g. "${text.includes(':') ? `[${parts.host}]` : parts.host}:${e}"`);
   if (!isHostName(parts.host)) return bad(`${JSON.stringify(text)} has an invalid host ${JSON.stringify(parts.host)}`, fix);
-  const port = checkPort(parts.port, JSON.stringify(text), `"${text.startsWith('[') ? `[${parts.host}]` : parts.host}:8080"`);
+  const port = checkPort(parts.port, JSON.stringify(text), `"${text.startsWith('[') ? `[${parts.host}]` : parts.host}:${e}"`);
   return port.ok ? ok({ host: parts.host, port: port.value }) : port;
 }
 
@@ -243,7 +244,8 @@ export function unifyProtocol(
   const protocol = written.has('https') ? 'https' : 'http';
   return ok({
     protocol,
-    servers: servers.map((s) => ({ host: s.host, port: s.defaultPort ? (protocol === 'https' ? 443 : 80) : s.port })),
+    // weight, backup and down (the mapping form) stay as written; absent means the default.
+    servers: servers.map(({ protocol: _, defaultPort, ...s }) => ({ ...s, port: defaultPort ? (protocol === 'https' ? 443 : 80) : s.port })),
   });
 }
 
@@ -268,10 +270,50 @@ export function checkHostHeader(value: unknown): Checked<string> {
   return ok(value);
 }
 
+/**
+ * A duration that may be turned off: `off`, `false` or 0 give 0 (what the core reads as "none"),
+ * anything else is a duration as {@link checkDuration} reads it.
+ */
+export function checkDurationOrOff(value: unknown, example: string): Checked<number> {
+  if (value === 'off' || value === false || value === 0 || value === '0') return ok(0);
+  const checked = checkDuration(value, example);
+  return checked.ok ? checked : bad(checked.problem, `${checked.fix}, or off`);
+}
+
+/** Loopback addresses only (127.0.0.0/8, ::1, localhost): the admin endpoint's default kind. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
+
+/**
+ * Whether two listening hosts can take the same connections: the same host, a wildcard (`::`
+ * takes IPv4 too on a dual-stack system, 0.0.0.0 every IPv4 address), or a name (it may resolve
+ * to either).
+ */
+export function hostsOverlap(a: string, b: string): boolean {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  if (x === y || x === '::' || y === '::' || !isIP(x) || !isIP(y)) return true;
+  return isIP(x) === 4 && isIP(y) === 4 && (x === '0.0.0.0' || y === '0.0.0.0');
+}
+
 /** Names of upstreams: used in logs and metrics, so kept simple. */
 export function checkUpstreamName(name: string): Checked<string> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) {
     return bad(`the upstream name ${JSON.stringify(name)} has characters other than letters, digits, "-" and "_"`, 'rename it, e.g. "app" or "api-v2"');
+  }
+  return ok(name);
+}
+
+/** Names of routes (`routes[].name`): used in metrics and logs, so kept simple. */
+export function checkRouteName(value: unknown): Checked<string> {
+  const fix = 'use letters, digits, "-", "_" and ".", e.g. "api" or "static.v2"';
+  if (typeof value !== 'string' && typeof value !== 'number') return bad(`expected a name, got ${describe(value)}`, fix);
+  const name = String(value).trim();
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+    return bad(`the route name ${JSON.stringify(name)} has ${name === '' ? 'no characters' : 'characters other than letters, digits, "-", "_" and "."'}`, fix);
   }
   return ok(name);
 }
