@@ -22,3 +22,11 @@ export { acceptFor, clientHandshake, type ClientHandshake } from './websocket/ha
 export { maskImplementation } from './websocket/frame.js';
 export { formatHostPort } from './headers/host.js';
 export { checkHost, checkHead, HeadMeter, REFUSE_FRAMING, REFUSE_TARGET, type HeadMeasure, type HeadRefusal } from './headers/host.js';
+export {
+  ActiveHealthChecks,
+  statusPasses,
+  type HealthChange as ActiveHealthChange,
+  type HealthChangeListener,
+  type ServerHealthSnapshot,
+  type UpstreamHealthSnapshot,
+} from './health/active-checks.js';

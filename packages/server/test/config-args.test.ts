@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forwardingDefaults, upstreamDefaults, websocketDefaults } from '@portcullis/core';
+import { adminDefaults } from '../src/config/types.js';
 import t from 'tap';
 import { ConfigError, parseArgs, resolveConfig, usage, withDemoOrigin, type ParsedArgs } from '../src/config/index.js';
 
@@ -44,6 +45,7 @@ t.test('demo mode: no --to and no --config', async (t) => {
     demo: true,
     shutdownTimeout: 10_000,
     sendTimeout: 60_000,
+    admin: { host: adminDefaults.host, port: adminDefaults.port, token: null, tokenFile: null, scrapeTimeout: adminDefaults.scrapeTimeout },
     proxy: {
       upstreams: [{ ...upstreamDefaults, name: 'demo', protocol: 'http', servers: [] }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'demo' }],
@@ -150,7 +152,7 @@ t.test('missing values, repeated flags and flags that cannot go with --config', 
   t.match(flagError('--listen', '8080', '--listen', '127.0.0.1:8080'), /--listen: "127\.0\.0\.1:8080" is given twice/);
   t.match(
     flagError('--config', 'p.yaml', '--to', 'http://a:1'),
-    /^command line: --to: cannot be combined with --config, .*\. Fix: put it in the config file \(upstreams\), or drop --config; only --workers, --log-level and --no-access-log override the file\.$/,
+    /^command line: --to: cannot be combined with --config, .*\. Fix: put it in the config file \(upstreams\), or drop --config; only --workers, --log-level, --no-access-log and --admin override the file\.$/,
   );
   t.match(flagError('--config', 'p.yaml', '--listen', '8080'), /--listen: cannot be combined with --config/);
   t.match(flagError('--config', 'p.yaml', '--trust-proxy', '10.0.0.0/8'), /--trust-proxy: cannot be combined with --config/);

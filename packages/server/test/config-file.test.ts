@@ -28,6 +28,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
     demo: false,
     shutdownTimeout: 10_000,
     sendTimeout: 60_000,
+    admin: null,
     proxy: {
       upstreams: [{ ...upstreamDefaults, name: 'app', protocol: 'http', servers: [{ host: '127.0.0.1', port: 9000 }] }],
       routes: [{ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: 'app' }],
