@@ -162,7 +162,7 @@ t.test('passive_health: on by default, off, and every key', async (t) => {
     'portcullis.yaml:5:27: upstreams.app.passive_health.base_ejection_time: is longer than max_ejection_time (5m, the default). Fix: make max_ejection_time at least as long as base_ejection_time.',
   );
   t.match(bad('    passive_health: { max_ejection_time: 10s }\n'), /passive_health\.max_ejection_time: is shorter than base_ejection_time \(30s, the default\)/);
-  t.match(bad('    passive_health: { max_fails: 3 }\n'), /passive_health\.max_fails: unknown key/);
+  t.match(bad('    passive_health: { max_fails: 3 }\n'), /passive_health\.max_fails: unknown key \(did you mean "consecutive_failures"\?\)/, 'nginx names lead to ours');
   t.match(bad('    passive_health: { consecutive_failure: 3 }\n'), /passive_health\.consecutive_failure: unknown key \(did you mean "consecutive_failures"\?\)/);
   t.match(bad('    passive_health: 3\n'), /upstreams\.app\.passive_health: expected a mapping of keys .*Fix: write it like "passive_health: \{ consecutive_failures: 5, base_ejection_time: 30s \}", or off/);
   t.match(bad('    passive_health:\n'), /upstreams\.app\.passive_health: has no value/);

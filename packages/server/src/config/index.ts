@@ -3,6 +3,7 @@ export { parseArgs, usage, commandLineSource, type ParsedArgs } from './args.js'
 export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
 export { loadConfigFile, parseConfigText, resolveConfig, withDemoOrigin, type ParseOptions } from './load.js';
 export {
+  adminDefaults,
   commandLineUpstreamName,
   defaultListener,
   demoUpstreamName,
@@ -11,6 +12,7 @@ export {
   serverDefaults,
   tlsDefaults,
   tlsVersions,
+  type AdminConfig,
   type CertificateFiles,
   type HstsConfig,
   type ListenerConfig,
