@@ -184,6 +184,8 @@ export class AccessLog {
       (upstream === null ? 'null' : this.lastUpstreamJson) +
       ',"duration":' +
       jsonDuration(r.duration) +
+      // Attempts after the first (another server, a fresh socket): only when there were any.
+      (r.retries > 0 ? ',"retries":' + r.retries : '') +
       (r.aborted ? ',"aborted":true,"msg":"access"}\n' : ',"msg":"access"}\n')
     );
   }

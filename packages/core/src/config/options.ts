@@ -72,9 +72,10 @@ export type RetryCondition = 'error' | 'timeout' | 'http_502' | 'http_503' | 'ht
 
 export interface RetryOptions {
   /**
-   * `error`: could not connect (any method: nothing was sent). The others apply only to
-   * idempotent requests of which no body byte was sent: `timeout` (no response head within
-   * read_timeout), `http_50x` (the upstream answered so; the answer is discarded).
+   * `error`: could not connect (any method: nothing was sent), or, for idempotent requests of
+   * which no body byte was sent, the connection broke before the response head (reset, invalid
+   * response), as nginx's `error`. The others apply only to those requests too: `timeout` (no
+   * response head within read_timeout), `http_50x` (the upstream answered so; the answer is dropped).
    */
   on: RetryCondition[];
   /** Most attempts in all (the first included); 0: each usable server once. */
