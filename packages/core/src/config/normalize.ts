@@ -106,7 +106,7 @@ export function normalizeOptions(init: ProxyInit): ProxyOptions {
     upstreams.push(upstream);
   });
   for (const r of init.routes ?? []) {
-    routes.push({ hosts: r.hosts ?? [], pathPrefix: r.pathPrefix ?? '/', stripPrefix: r.stripPrefix ?? false, upstream: r.upstream });
+    routes.push({ ...(r.name !== undefined ? { name: r.name } : {}), hosts: r.hosts ?? [], pathPrefix: r.pathPrefix ?? '/', stripPrefix: r.stripPrefix ?? false, upstream: r.upstream });
   }
   if (routes.length === 0 && upstreams.length === 1) {
     routes.push({ hosts: [], pathPrefix: '/', stripPrefix: false, upstream: upstreams[0]!.name });
