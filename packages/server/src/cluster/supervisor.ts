@@ -19,6 +19,7 @@ import { flushLogger, type Logger } from '../log.js';
 import { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { CertificateStore, FileWatcher } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
+import { HealthCoordinator } from './health.js';
 
 const workerEntry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 const MAX_BACKOFF = 5_000;
@@ -77,6 +78,10 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
 
   const slots: Slot[] = [];
   let stopping = false;
+  // Active health checks run here, once for all workers; ejections travel between workers.
+  const health = new HealthCoordinator(config.proxy.upstreams, log, (msg: ToWorker, exceptPid?: number) => {
+    for (const s of slots) if (s.child?.connected && s.child.pid !== exceptPid) s.child.send(msg);
+  });
   let announced = false;
   let generation = 0;
 
@@ -170,6 +175,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         } else if (announced) {
           log.info({ worker: child.pid }, 'worker replaced');
         }
+      } else if (msg.type === 'ejected') {
+        health.ejected(child.pid ?? -1, msg);
       } else if (msg.type === 'reloaded' || msg.type === 'reload-failed') {
         settle(msg.generation, child.pid ?? -1, msg.type === 'reloaded');
       } else if (msg.type === 'failed') {
@@ -193,13 +200,14 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         spawn(slot);
       }, slot.backoff);
     });
-    child.send({ type: 'start', config, tls: certificates.material, unhealthy: [], ejected: [] } satisfies ToWorker);
+    child.send({ type: 'start', config, tls: certificates.material, ...health.startState() } satisfies ToWorker);
   };
 
   const shutdown = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     watcher?.close();
+    health.stop();
     log.info({ timeout: config.shutdownTimeout }, 'stopping: finishing requests in flight');
     const exits = slots.map(
       (s) =>
@@ -265,4 +273,5 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     slots.push(slot);
     spawn(slot);
   }
+  health.start();
 }

@@ -45,7 +45,7 @@ function answerScrape(msg: Extract<ToWorker, { type: 'scrape' }>): void {
 export function runWorker(): void {
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'scrape') answerScrape(msg);
-    else if (msg.type === 'start') start(msg.config, msg.tls).catch((err: unknown) => {
+    else if (msg.type === 'start') start(msg).catch((err: unknown) => {
       send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
       process.exitCode = 1;
       process.disconnect?.();
@@ -53,7 +53,8 @@ export function runWorker(): void {
   });
 }
 
-async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
+async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+  const { config, tls } = msg;
   const log = createLogger(config.logLevel, 'worker');
   const uws = loadUws();
   let inflight = 0;
@@ -81,8 +82,27 @@ async function start(config: ServerConfig, tls: TlsMaterial): Promise<void> {
             metrics.responseHead(server, elapsed);
           },
         };
+  hooks.health = (upstream, server, change) => {
+    const where = { upstream: upstream.name, server: server.label };
+    if (change.kind === 'ejected') {
+      log.warn({ ...where, failures: change.failures, reason: change.reason, until: new Date(change.until).toISOString() }, 'server ejected by passive health');
+      // The supervisor has every other worker eject it too (cluster/health.ts).
+      send({ type: 'ejected', upstream: upstream.name, server: server.index, until: change.until });
+    } else if (change.kind === 'returned') {
+      log.info(where, 'server back in rotation after its ejection');
+    }
+    // 'healthy'/'unhealthy' come from the supervisor's active checks, which log them once.
+  };
   const proxy = createProxy(config.proxy, hooks);
   created = proxy;
+  // What holds already, from checks and other workers' ejections, before the first request.
+  for (const u of msg.unhealthy) proxy.setServerHealth(u.upstream, u.server, u.healthy);
+  for (const e of msg.ejected) proxy.ejectServer(e.upstream, e.server, e.until);
+  // Changes from now on; listening before the first await, so none sent while we start is lost.
+  process.on('message', (m: ToWorker) => {
+    if (m.type === 'health') proxy.setServerHealth(m.upstream, m.server, m.healthy);
+    else if (m.type === 'eject') proxy.ejectServer(m.upstream, m.server, m.until);
+  });
   scrapeSource = { proxy, metrics, inflight: () => inflight };
   const counted: Proxy = {
     options: proxy.options,
