@@ -115,6 +115,18 @@ routes:
   const during = await tally(port, 16);
   t.equal(a2.served(), servedBefore, `no request reached the failing server: ${JSON.stringify([...during])}`);
   t.equal(during.get('b'), 16);
+  // /status and /metrics say so.
+  const status = JSON.parse((await request({ port: adminPort, path: '/status', timeout: 5000 })).body.toString()) as {
+    upstreams: Array<{ name: string; servers: Array<{ server: string; health: string; check?: { healthy: boolean; lastStatus: number | null; failures: number } }> }>;
+  };
+  const shown = status.upstreams.find((u) => u.name === 'app')!.servers[0]!;
+  t.match(shown, { server: `127.0.0.1:${a2.port}`, health: 'unhealthy', check: { healthy: false, lastStatus: 503 } });
+  const metrics = (await request({ port: adminPort, path: '/metrics', timeout: 5000 })).body.toString();
+  const labels = `upstream="app",server="127.0.0.1:${a2.port}"`;
+  t.ok(metrics.includes(`portcullis_upstream_server_up{${labels}} 0`), 'server_up 0');
+  const fails = /portcullis_health_checks_total\{([^}]*)\} (\d+)/g;
+  const failed = [...metrics.matchAll(fails)].find((m) => m[1] === `${labels},result="fail"`);
+  t.ok(failed !== undefined && Number(failed[2]) >= 2, `failed probes counted: ${failed?.[0]}`);
 
   // Probes: one per interval per server for the whole tree, not one per worker.
   const elapsed = Date.now() - started;

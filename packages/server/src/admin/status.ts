@@ -4,7 +4,7 @@
  * any worker holds, the latest ejection end. Servers are listed from the configuration, so a
  * server every worker failed to report still appears (health `unknown`).
  */
-import type { HealthState, Proxy } from '@portcullis/core';
+import type { HealthState, Proxy, ServerHealthSnapshot, UpstreamHealthSnapshot } from '@portcullis/core';
 import type { ServerConfig } from '../config/index.js';
 import type { TlsMaterial } from '../tls/store.js';
 import { formatHostPort } from '@portcullis/core';
@@ -87,16 +87,37 @@ export interface StatusContext {
   /** The answers of the workers that answered in time. */
   answers: WorkerStatus[];
   tls: TlsMaterial;
+  /** The active health checks' state, for upstreams that have them. */
+  checks: UpstreamHealthSnapshot[];
 }
 
 function iso(ms: number): string | null {
   return ms > 0 ? new Date(ms).toISOString() : null;
 }
 
+/** The active health check of one server, when its upstream has them. */
+function checkOf(s: ServerHealthSnapshot | undefined): { check?: Record<string, unknown> } {
+  if (s === undefined) return {};
+  return {
+    check: {
+      healthy: s.healthy,
+      consecutivePasses: s.consecutivePasses,
+      consecutiveFails: s.consecutiveFails,
+      lastStatus: s.lastStatus,
+      lastError: s.lastError,
+      lastProbeAt: s.lastProbeAt === null ? null : iso(s.lastProbeAt),
+      lastLatencyMs: s.lastLatencyMs,
+      probes: s.probes,
+      failures: s.failures,
+    },
+  };
+}
+
 /** In the supervisor: the /status document. */
 export function statusDocument(ctx: StatusContext): Record<string, unknown> {
   const now = Date.now();
   const upstreams = ctx.config.proxy.upstreams.map((u) => {
+    const checked = ctx.checks.find((c) => c.upstream === u.name);
     const seen = ctx.answers.map((a) => a.upstreams.find((w) => w.name === u.name)).filter((w) => w !== undefined);
     return {
       name: u.name,
@@ -120,6 +141,7 @@ export function statusDocument(ctx: StatusContext): Record<string, unknown> {
           pool: { open, connecting, idle, busy: Math.max(0, open - idle - connecting) },
           queue: sum((s) => s.pending),
           workersReporting: views.length,
+          ...checkOf(checked?.servers[index]),
         };
       }),
     };

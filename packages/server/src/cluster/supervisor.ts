@@ -95,7 +95,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
   const version = packageVersion();
   const scraper = new Scraper();
   const metrics = config.admin
-    ? new SupervisorMetrics({ version, config: () => config, tls: () => certificates.material, workers: config.workers, ready: () => readiness().ready })
+    ? new SupervisorMetrics({ version, config: () => config, tls: () => certificates.material, workers: config.workers, ready: () => readiness().ready, checks: () => health.snapshot() })
     : null;
   let admin: AdminServer | null = null;
   if (config.admin && metrics) {
@@ -118,6 +118,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
               stopping,
               answers,
               tls: certificates.material,
+              checks: health.snapshot(),
               workers: slots.map((s, i) => ({
                 slot: s.index,
                 pid: s.child?.pid ?? null,

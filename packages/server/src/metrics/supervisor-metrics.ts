@@ -3,7 +3,7 @@
  * client connections per listener (from the kernel's tables), how the workers answered the scrape,
  * and build information. Merged with the workers' metrics at every scrape.
  */
-import { formatHostPort } from '@portcullis/core';
+import { formatHostPort, type UpstreamHealthSnapshot } from '@portcullis/core';
 import type { Registry } from 'prom-client';
 import type { ServerConfig } from '../config/index.js';
 import type { TlsMaterial } from '../tls/store.js';
@@ -20,6 +20,8 @@ export interface SupervisorMetricsContext {
   tls: () => TlsMaterial;
   workers: number;
   ready: () => boolean;
+  /** The active health checks' state (cluster/health.ts). */
+  checks: () => UpstreamHealthSnapshot[];
 }
 
 export class SupervisorMetrics {
@@ -84,6 +86,19 @@ export class SupervisorMetrics {
               out.push({ labels: { listener: formatHostPort(l.host, l.port), cert_file: c.certFile, names: c.names.join(',') }, value: Date.parse(c.notAfter) / 1000 });
             }
           });
+        },
+      },
+      {
+        name: 'portcullis_health_checks_total',
+        help: 'Active health check probes by upstream, server and result (pass, fail); one probe per interval per server for the whole process tree.',
+        type: 'counter',
+        collect: (out) => {
+          for (const u of ctx.checks()) {
+            for (const s of u.servers) {
+              out.push({ labels: { upstream: u.upstream, server: s.label, result: 'pass' }, value: s.probes - s.failures });
+              out.push({ labels: { upstream: u.upstream, server: s.label, result: 'fail' }, value: s.failures });
+            }
+          }
         },
       },
       {
