@@ -104,7 +104,7 @@ routes:
 );
 
 /** What the test sent, by route label, method and status. */
-const plan: Array<{ method: string; path: string; body?: number; status: number; route: string; upstream: string }> = [
+const plan: Array<{ method: string; path: string; body?: number; host?: string; status: number; route: string; upstream: string }> = [
   ...Array.from({ length: 12 }, (_, i) => ({ method: 'GET', path: `/app/get/${i}`, status: 200, route: '*/app/', upstream: 'app' })),
   ...Array.from({ length: 4 }, () => ({ method: 'HEAD', path: '/app/head', status: 200, route: '*/app/', upstream: 'app' })),
   ...Array.from({ length: 5 }, () => ({ method: 'POST', path: '/app/post', body: 1000, status: 200, route: '*/app/', upstream: 'app' })),
@@ -113,6 +113,8 @@ const plan: Array<{ method: string; path: string; body?: number; status: number;
   ...Array.from({ length: 2 }, () => ({ method: 'OPTIONS', path: '/app/x', status: 200, route: '*/app/', upstream: 'app' })),
   ...Array.from({ length: 4 }, (_, i) => ({ method: 'GET', path: `/nowhere/${i}`, status: 404, route: '', upstream: '' })),
   ...Array.from({ length: 3 }, () => ({ method: 'GET', path: '/dead/x', status: 502, route: '*/dead/', upstream: 'dead' })),
+  // Refused by the frontend before routing: counted all the same.
+  ...Array.from({ length: 2 }, () => ({ method: 'GET', path: '/app/bad-host', host: 'a/evil', status: 400, route: '', upstream: '' })),
 ];
 const toApp = plan.filter((p) => p.upstream === 'app').length;
 
@@ -120,7 +122,7 @@ const toApp = plan.filter((p) => p.upstream === 'app').length;
 let received = 0;
 for (const p of plan) {
   // A connection each, so that the kernel spreads them over both workers.
-  const res = await request({ port, method: p.method, path: p.path, ...(p.body ? { body: Buffer.alloc(p.body, 'x') } : {}) });
+  const res = await request({ port, method: p.method, path: p.path, ...(p.body ? { body: Buffer.alloc(p.body, 'x') } : {}), ...(p.host ? { headers: { host: p.host } } : {}) });
   if (res.status !== p.status) t.fail(`${p.method} ${p.path}: ${res.status}, expected ${p.status}`);
   if (p.upstream === 'app') received += res.body.length;
 }
@@ -148,7 +150,7 @@ t.test('requests, bytes and durations, summed over both workers', T, async (t) =
   t.equal(m.types.get(name), 'HISTOGRAM');
   t.equal(m.sum(`${name}_count`), plan.length, 'the duration histogram counted every request');
   t.equal(m.one(`${name}_count`, { route: '*/dead/', code_class: '5xx' }), 3, '5xx of the dead route');
-  t.equal(m.one(`${name}_count`, { route: '', upstream: '', code_class: '4xx' }), 4, "the proxy's 404s");
+  t.equal(m.one(`${name}_count`, { route: '', upstream: '', code_class: '4xx' }), 6, "the proxy's 404s and the frontend's 400s");
   for (const c of m.get(`${name}_count`)) {
     const { route, upstream, code_class } = c.labels as Record<string, string>;
     const buckets = m.get(`${name}_bucket`, { route: route!, upstream: upstream!, code_class: code_class! });

@@ -130,6 +130,27 @@ t.test('a path with quotes, backslashes, DEL and UTF-8 is escaped to valid JSON 
   t.same(broken(cli), [], 'every stdout line is whole JSON');
 });
 
+t.test('requests the frontend refuses (a malformed Host, a header too large) get a line too, with no upstream, and the origin never sees them', T, async (t) => {
+  const origin = await plainOrigin(t);
+  const cli = await startCli(t, ['--workers', '1', '--to', `http://127.0.0.1:${origin.port}`]);
+  const send = async (raw: string): Promise<number> => {
+    const sock = net.connect(cli.port, '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write(raw);
+    const head = (await withTimeout(once(sock, 'data'), 5_000, 'the response')) as [Buffer];
+    sock.destroy();
+    return Number(/^HTTP\/1\.1 (\d{3})/.exec(head[0].toString('latin1'))?.[1]);
+  };
+  t.equal(await send('GET /bad-host HTTP/1.1\r\nHost: a/evil\r\n\r\n'), 400);
+  t.equal(await send(`GET /big HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(9000)}\r\n\r\n`), 431);
+  await waitFor(() => accessLines(cli).length >= 2, 5_000, 'two access lines');
+  t.match(accessLines(cli), [
+    { method: 'GET', path: '/bad-host', status: 400, bytes: 0, upstream: null },
+    { method: 'GET', path: '/big', status: 431, bytes: 0, upstream: null },
+  ]);
+  t.equal(origin.requests.length, 0);
+});
+
 t.test('an idle proxy writes its last line within the flush delay', T, async (t) => {
   const origin = await plainOrigin(t);
   const cli = await startCli(t, ['--workers', '1', '--to', `http://127.0.0.1:${origin.port}`]);

@@ -80,6 +80,12 @@ export interface Proxy {
    * proxied as plain HTTP, exactly as handle() would.
    */
   upgrade(req: ClientRequest, down: Downstream, hooks: UpgradeHooks): Exchange;
+  /**
+   * The frontend answered `req` by itself (a refused head: 400, 414, 431, before any routing):
+   * reported to the `logging` hook like every other request, with no route, so access logs and
+   * metrics count it.
+   */
+  refused(req: ClientRequest, status: number): void;
   /** The upstreams and their servers' state in this thread, for status pages and metrics. */
   readonly upstreams: readonly UpstreamInfo[];
   /**

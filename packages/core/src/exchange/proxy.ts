@@ -125,6 +125,16 @@ class ProxyImpl implements Proxy, ExchangeHost {
   private refuse(req: ClientRequest, down: Downstream, status: number, route: RouteOptions | null): Exchange {
     const started = this.timed ? performance.now() : 0;
     this.errorResponse(down, status, req.method === 'HEAD');
+    this.report(req, status, route, started);
+    return DISCARD;
+  }
+
+  refused(req: ClientRequest, status: number): void {
+    this.report(req, status, null, this.timed ? performance.now() : 0);
+  }
+
+  /** `logging` for an answer the proxy or the frontend gave by itself. */
+  private report(req: ClientRequest, status: number, route: RouteOptions | null, started: number): void {
     const logging = this.hooks.logging;
     if (logging !== undefined) {
       const forwarding = this.forwarding;
@@ -147,7 +157,6 @@ class ProxyImpl implements Proxy, ExchangeHost {
       };
       logging(result);
     }
-    return DISCARD;
   }
 
   /** The proxy's own answers (404, 502, 503, 504): a short text body, or none for HEAD. */

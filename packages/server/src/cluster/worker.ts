@@ -114,6 +114,10 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       inflight++;
       return proxy.upgrade(req, down, hooks);
     },
+    refused(req, status) {
+      inflight++;
+      proxy.refused(req, status);
+    },
     upstreams: proxy.upstreams,
     setServerHealth: (upstream, server, healthy) => proxy.setServerHealth(upstream, server, healthy),
     ejectServer: (upstream, server, until) => proxy.ejectServer(upstream, server, until),

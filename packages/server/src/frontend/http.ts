@@ -46,6 +46,8 @@ export function mountHttp(app: TemplatedApp, proxy: Proxy, opts: HttpFrontendOpt
 export function serve(res: HttpResponse, client: UwsRequest, proxy: Proxy, extra: string[], onError: (err: unknown) => void): void {
   if (client.refusal !== null) {
     refuse(res, client.refusal, client.method === 'HEAD', extra, onError);
+    // Into the access log and the metrics like any answer (nginx logs its 400s too).
+    proxy.refused(client, client.refusal.status);
     return;
   }
   const down = new UwsDownstream(res, extra);
