@@ -65,8 +65,10 @@ export interface ProxyErrorInfo {
 export interface ProxyHooks {
   /**
    * upstream_peer: choose the server of `upstream` for this request. Return one of
-   * `upstream.servers`, or undefined for the default (round-robin). Not called for a retry after a
-   * connect failure (failToConnect chooses that) nor for a stale-socket retry (same server).
+   * `upstream.servers` (any, usable or not: the hook decides), or undefined for the default: the
+   * upstream's `balance` policy among its usable servers (backups when no primary is usable).
+   * Not called for retries (failToConnect and the retry rules choose those) nor for a stale-socket
+   * retry (same server).
    */
   upstreamPeer?(req: ClientRequest, upstream: UpstreamInfo): ServerInfo | undefined;
   /**
@@ -77,9 +79,10 @@ export interface ProxyHooks {
   upstreamRequestFilter?(req: ClientRequest, headers: string[], server: ServerInfo): void;
   /**
    * fail_to_connect: connecting to `server` failed or took longer than connect_timeout (nothing
-   * was sent). Return the server to try
-   * next, or null to fail the request. `next` is the default: the following server not yet tried
-   * in this request, or null when every server was.
+   * was sent). Return the server to try next, or null to fail the request. `next` is the
+   * default: the next usable server after `server` in list order that this request has not tried
+   * (primaries, then backups), within `retry.tries` and `retry.timeout`; null when there is none
+   * or `retry.on` leaves out `error`.
    */
   failToConnect?(req: ClientRequest, server: ServerInfo, err: UpstreamError, next: ServerInfo | null): ServerInfo | null;
   /**
