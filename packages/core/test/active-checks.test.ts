@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { closedPort } from './fixtures/client.js';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +39,7 @@ interface Seen {
   at: number;
   url: string;
   headers: http.IncomingHttpHeaders;
-  servername: string | false | undefined;
+  servername: string | false | null | undefined;
   peerCn: string | undefined;
 }
 
@@ -96,14 +97,6 @@ async function origin(t: Test, server: http.Server | https.Server = http.createS
   return o;
 }
 
-/** A port nothing listens on (connect refused). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Checks started on `upstreams`; their changes, each awaitable in order. */
 function run(t: Test, upstreams: UpstreamOptions[], listener?: (c: HealthChange) => void) {

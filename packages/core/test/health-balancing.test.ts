@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { get } from './fixtures/client.js';
+import { get, closedPort } from './fixtures/client.js';
 import { createProxy } from '../src/exchange/proxy.js';
 import type { ExchangeResult, HealthChange } from '../src/exchange/hooks.js';
 import type { UpstreamInit } from '../src/config/normalize.js';
@@ -51,14 +51,6 @@ async function stop(o: Origin): Promise<void> {
   await new Promise<void>((r) => o.server.close(() => r()));
 }
 
-/** A port with nothing listening on it (connect refused). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Harness {
   port: number;

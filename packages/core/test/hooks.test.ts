@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { get } from './fixtures/client.js';
+import { get, closedPort } from './fixtures/client.js';
 import { createProxy } from '../src/exchange/proxy.js';
 import type { ExchangeResult, ProxyHooks } from '../src/exchange/hooks.js';
 import { nodeHttpHandler } from '../src/node/http.js';
@@ -37,14 +37,6 @@ async function proxyWith(t: Test, servers: number[], hooks: ProxyHooks): Promise
   return listen(t, server);
 }
 
-/** A port with nothing listening on it (connect refused). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 t.test('upstreamPeer chooses the server, upstreamRequestFilter edits the request, responseFilter the response', async (t) => {
   const a = await origin(t, 'a');

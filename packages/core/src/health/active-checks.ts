@@ -9,11 +9,11 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { HealthCheckOptions, ServerAddress, UpstreamOptions } from '../config/options.js';
 import { formatHostPort } from '../headers/host.js';
 import { describeTlsError } from '../upstream/tls-error.js';
+import { sniName, tlsFor } from '../upstream/tls-options.js';
 
 /** A server that changed state: `healthy` is the new state, `reason` why ("3 failed checks: …"). */
 export interface HealthChange {
@@ -286,20 +286,4 @@ function describe(e: NodeJS.ErrnoException): string {
   if (e.code && e.syscall) return `${e.syscall} ${e.code}`;
   if (e.code === 'ECONNRESET') return 'connection reset';
   return e.message || String(e);
-}
-
-// The TLS rules of upstream/balancer.ts (tlsFor, sniName), kept in step with it: the probe must
-// talk to a server exactly as the proxy does.
-function tlsFor(o: UpstreamOptions): tls.ConnectionOptions {
-  const t = o.tls;
-  const opts: tls.ConnectionOptions = { rejectUnauthorized: t?.verify ?? true };
-  if (t?.ca) opts.ca = t.ca;
-  if (t?.cert) opts.cert = t.cert;
-  if (t?.key) opts.key = t.key;
-  return opts;
-}
-
-/** SNI must be a host name, never an IP literal (RFC 6066 3). */
-function sniName(host: string): string | undefined {
-  return /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host;
 }

@@ -38,7 +38,7 @@ export class PassiveHealth {
 
   constructor(
     private readonly opts: PassiveHealthOptions,
-    private readonly servers: readonly Pool[],
+    servers: readonly Pool[],
     private readonly listener: EjectionListener,
   ) {
     this.threshold = servers.length < 2 ? 0 : opts.consecutiveFailures;

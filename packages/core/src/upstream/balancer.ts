@@ -5,7 +5,6 @@
  * Tiers: the usable primary servers; when none is, the usable backups (nginx `backup`); when none
  * is either, no server (the exchange answers 503 and names the upstream).
  */
-import type tls from 'node:tls';
 import type { BalancePolicy, UpstreamOptions } from '../config/options.js';
 import type { ClientRequest } from '../exchange/contract.js';
 import { PassiveHealth, type EjectionListener } from '../health/passive.js';
@@ -13,6 +12,7 @@ import { createBalancer } from './balance/index.js';
 import type { Balancer } from './balance/policy.js';
 import type { UpstreamInfo } from './info.js';
 import { Pool } from './pool.js';
+import { sniName, tlsFor } from './tls-options.js';
 
 export class Upstream implements UpstreamInfo {
   readonly name: string;
@@ -85,18 +85,4 @@ export class Upstream implements UpstreamInfo {
     this.passive.close();
     for (const p of this.servers) p.close();
   }
-}
-
-export function tlsFor(o: UpstreamOptions): tls.ConnectionOptions {
-  const t = o.tls;
-  const opts: tls.ConnectionOptions = { rejectUnauthorized: t?.verify ?? true };
-  if (t?.ca) opts.ca = t.ca;
-  if (t?.cert) opts.cert = t.cert;
-  if (t?.key) opts.key = t.key;
-  return opts;
-}
-
-/** SNI must be a host name, never an IP literal (RFC 6066 3). */
-export function sniName(host: string): string | undefined {
-  return /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host;
 }
