@@ -117,6 +117,10 @@ function peerCatalogue(o: { portcullisWorkers: number; pipelining: number; pipeS
     // is the proxy's work alone (`--no-access-log`), the peer named portcullis-1 before.
     ['portcullis-1', portcullisPeer({ name: 'portcullis-1', workers: 1, accessLog: true })],
     ['portcullis-1-nolog', portcullisPeer({ name: 'portcullis-1-nolog', workers: 1 })],
+    // The same two with the admin endpoint on, which turns on the per-request metrics: what
+    // counting costs (issue 10's bound: at most 3% more CPU per request).
+    ['portcullis-1-metrics', portcullisPeer({ name: 'portcullis-1-metrics', workers: 1, accessLog: true, metrics: true })],
+    ['portcullis-1-nolog-metrics', portcullisPeer({ name: 'portcullis-1-nolog-metrics', workers: 1, metrics: true })],
     ['baseline-1', portcullisPeer({ name: 'baseline-1', workers: 1, cli: o.baseline, accessLog: true })],
     ['baseline-1-nolog', portcullisPeer({ name: 'baseline-1-nolog', workers: 1, cli: o.baseline })],
     // Named after its worker count on this machine (portcullis-2 on 2 cores).

@@ -43,6 +43,11 @@ export interface PortcullisPeerOptions {
    * Default false: `--no-access-log --log-level warn`, the proxy's work alone.
    */
   accessLog?: boolean;
+  /**
+   * Turn on the admin endpoint (`--admin` on a free loopback port), and with it the per-request
+   * metrics; nothing scrapes it during the run, so the peer's cost is the counting alone.
+   */
+  metrics?: boolean;
 }
 
 /**
@@ -61,6 +66,7 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
       const port = await freePort();
       const accessLog = opts.accessLog === true;
       const common = accessLog ? [] : ['--no-access-log', '--log-level', 'warn'];
+      if (opts.metrics === true) common.push('--admin', `${HOST}:${await freePort()}`);
       let args: string[];
       let detail: string;
       if (opts.pipelining !== undefined) {
@@ -99,6 +105,7 @@ export function portcullisPeer(opts: PortcullisPeerOptions): PeerDef {
       let sawReady = false;
       let fatal: string | undefined;
       if (accessLog) detail += ' (default logging: access log on, level info; stdout to /dev/null)';
+      if (opts.metrics === true) detail += ' (metrics on: --admin)';
       const proc = startProcess({
         name: opts.name,
         command: process.execPath,
