@@ -8,7 +8,7 @@ import { websocketDefaults, type ProxyOptions, type RouteOptions, type UpstreamW
 import { clientAddress, compileForwarding, type CompiledForwarding } from '../headers/forwarded.js';
 import { compileRoutes, type Router } from '../routing/router.js';
 import { Upstream } from '../upstream/balancer.js';
-import type { EjectionListener } from '../health/passive.js';
+import type { EjectionListener } from '../upstream/passive-health.js';
 import type { Pool } from '../upstream/pool.js';
 import { clock } from '../clock.js';
 import { clientHandshake, type ClientHandshake } from '../websocket/handshake.js';

@@ -7,7 +7,7 @@
  */
 import type { BalancePolicy, UpstreamOptions } from '../config/options.js';
 import type { ClientRequest } from '../exchange/contract.js';
-import { PassiveHealth, type EjectionListener } from '../health/passive.js';
+import { PassiveHealth, type EjectionListener } from './passive-health.js';
 import { createBalancer } from './balance/index.js';
 import type { Balancer } from './balance/policy.js';
 import type { UpstreamInfo } from './info.js';

@@ -73,7 +73,7 @@ export class Pool implements ConnectionOwner, ServerInfo {
   readonly down: boolean;
   /** Active health checks (run elsewhere) say it passes, or never ran. */
   private checksPass = true;
-  /** End of the current ejection (ms since the epoch), or 0 (passive health, health/passive.ts). */
+  /** End of the current ejection (ms since the epoch), or 0 (passive health, passive-health.ts). */
   ejectedUntil = 0;
   /** Failures counted towards an ejection, and when the count began (window mode). */
   failures = 0;

@@ -11,7 +11,7 @@
  */
 import { clock, watch, unwatch, type Timed } from '../clock.js';
 import type { PassiveHealthOptions } from '../config/options.js';
-import type { Pool } from '../upstream/pool.js';
+import type { Pool } from './pool.js';
 
 export interface EjectionListener {
   ejected(server: Pool, until: number, failures: number, reason: string): void;
