@@ -137,7 +137,7 @@ export interface UpstreamOptions {
 
 /** Which requests go to which upstream (nginx `server_name` + `location`). */
 export interface RouteOptions {
-  /** Name in metrics and logs; default: the first host (or `*`) and the path prefix. */
+  /** Label in metrics; default: the first host (or `*`) and the path prefix. */
   name?: string;
   /** Host names (exact or `*.domain.tld`); empty matches any host. */
   hosts: string[];

@@ -318,7 +318,7 @@ function buildRoutes(ctx: SchemaContext, root: Raw, upstreamNames: readonly stri
     const name = field<string | undefined>(ctx, raw, path, 'name', checkRouteName, undefined, 'the first host (or *) and the path');
     if (name !== undefined) {
       const earlier = names.get(name);
-      if (earlier !== undefined) ctx.report([...path, 'name'], `is also the name of routes[${earlier}]`, 'give each route its own name, since metrics and logs tell routes apart by it');
+      if (earlier !== undefined) ctx.report([...path, 'name'], `is also the name of routes[${earlier}]`, 'give each route its own name, since metrics tell routes apart by it');
       else names.set(name, i);
     }
     const hostsAndPathBefore = problems();

@@ -307,7 +307,7 @@ export function checkUpstreamName(name: string): Checked<string> {
   return ok(name);
 }
 
-/** Names of routes (`routes[].name`): used in metrics and logs, so kept simple. */
+/** Names of routes (`routes[].name`): a label in metrics, so kept simple. */
 export function checkRouteName(value: unknown): Checked<string> {
   const fix = 'use letters, digits, "-", "_" and ".", e.g. "api" or "static.v2"';
   if (typeof value !== 'string' && typeof value !== 'number') return bad(`expected a name, got ${describe(value)}`, fix);
