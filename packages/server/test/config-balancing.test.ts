@@ -254,7 +254,7 @@ t.test('routes[].name: letters, digits, - _ . and unique', async (t) => {
   );
   t.equal(
     message('upstreams: { app: { servers: [a:1] } }\nroutes:\n  - { name: api, path: /api/, upstream: app }\n  - { name: api, path: /, upstream: app }\n'),
-    'portcullis.yaml:4:13: routes[1].name: is also the name of routes[0]. Fix: give each route its own name, since metrics and logs tell routes apart by it.',
+    'portcullis.yaml:4:13: routes[1].name: is also the name of routes[0]. Fix: give each route its own name, since metrics tell routes apart by it.',
   );
   t.match(message('upstreams: { app: { servers: [a:1] } }\nroutes:\n  - { name: [a], upstream: app }\n'), /routes\[0\]\.name: expected a name, got a list/);
 });
