@@ -178,6 +178,16 @@ upstreams:
   health.status = 500;
   await supervisorSays(cli, 'server fails its health checks: out of rotation', 'app', mark, adminPort);
   t.same([...(await tally(port, 6))], [['spare', 6]], 'the backup serves while the primary is out');
+
+  // A worker that dies and is replaced starts with what holds now: the primary out.
+  const victim = cli.children()[0]!;
+  const replaced = cli.waitForLine((l) => l.msg === 'worker replaced', 15_000, 'the replacement worker');
+  process.kill(victim, 'SIGKILL');
+  await replaced;
+  t.notOk(cli.children().includes(victim));
+  t.same([...(await tally(port, 8))], [['spare', 8]], 'the new worker keeps the primary out too');
+  t.equal(primary.served(), 6, 'the primary got nothing since it failed its checks');
+
   mark = cli.lines.length;
   health.status = 200;
   await supervisorSays(cli, 'server passes its health checks again: back in rotation', 'app', mark, adminPort);
