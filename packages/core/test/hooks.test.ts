@@ -114,3 +114,20 @@ t.test('errorWhileProxy: a reset on a fresh socket is not retried by default; a 
   const plain = await proxyWith(t, [flaky], {});
   t.equal((await get(plain)).status, 502, 'without the hook: 502');
 });
+
+t.test('logging: a head the adapter refuses (431) is logged too, with no route and no upstream', async (t) => {
+  const live = await origin(t, 'live');
+  const logged: ExchangeResult[] = [];
+  const port = await proxyWith(t, [live], { logging: (r) => void logged.push({ ...r, upstream: r.upstream, client: r.client }) });
+  const status = await new Promise<number>((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/big', agent: false, headers: { 'x-big': 'a'.repeat(9000) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
+  });
+  t.equal(status, 431);
+  t.equal(logged.length, 1);
+  t.match(logged[0], { status: 431, route: null, upstream: null, bytes: 0, error: null, client: '127.0.0.1', request: { method: 'GET', url: '/big' } });
+});

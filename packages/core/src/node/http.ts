@@ -141,13 +141,31 @@ export function isRefusal(r: ClientRequest | HeadRefusal): r is HeadRefusal {
  */
 const refusedSockets = new WeakSet<object>();
 
-/** Answer a refused head (400, 414, 431) and close the connection; the body is never read. */
-export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal): void {
+/**
+ * Answer a refused head (400, 414, 431) and close the connection; the body is never read. The
+ * refusal reaches `proxy`'s logging hook too (access logs and metrics count it), as a request
+ * with the method and target as received and no headers.
+ */
+export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal, proxy: Proxy): void {
   refusedSockets.add(req.socket);
   res.shouldKeepAlive = false;
   res.writeHead(r.status, r.reason, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(r.message.length), 'connection', 'close']);
   if (req.method === 'HEAD') res.end();
   else res.end(r.message);
+  proxy.refused(
+    {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: [],
+      host: undefined,
+      remoteAddress: normalizeAddress(req.socket.remoteAddress ?? ''),
+      scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+      body: 'none',
+      contentLength: 0,
+      headerEncoding: 'latin1',
+    },
+    r.status,
+  );
 }
 
 /** A node:http `request` listener that proxies every request through `proxy`. */
@@ -161,7 +179,7 @@ export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: Serve
     }
     const client = clientRequestOf(req, limits);
     if (isRefusal(client)) {
-      refuse(req, res, client);
+      refuse(req, res, client, proxy);
       return;
     }
     const down = new NodeDownstream(req, res);

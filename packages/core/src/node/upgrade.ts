@@ -97,7 +97,7 @@ export function nodeUpgradeHandler(proxy: Proxy): (req: IncomingMessage, socket:
     if (isRefusal(client)) {
       // The same limits and Host rules as a plain request (the handshake goes upstream on that Host).
       socket.on('error', () => {});
-      refuse(req, res, client);
+      refuse(req, res, client, proxy);
       return;
     }
     if (client.body === 'chunked') {
