@@ -3,6 +3,7 @@
  * client's request into a ClientRequest, implements Downstream for the response, and feeds
  * request-body chunks, writability and aborts into the Exchange the core hands back.
  */
+import type { ProxyInit } from '../config/normalize.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { UpstreamInfo } from '../upstream/info.js';
 import type { UpgradeHooks } from '../websocket/upgrade.js';
@@ -99,6 +100,23 @@ export interface Proxy {
    * not called for it. Returns false when it was not ejected.
    */
   ejectServer(upstream: string, server: number, until: number): boolean;
+  /**
+   * Switch to a new configuration between two requests (routes, upstreams, forwarding, limits):
+   * requests in flight finish on the one they started with; a server whose address and connection
+   * settings did not change keeps its pool (keep-alive sockets) and its health; the pools of
+   * servers removed or changed drain (idle sockets close now, busy ones after their response).
+   * @throws ProxyConfigError when `init` is invalid; the running configuration then stays.
+   */
+  reload(init: ProxyInit): ReloadSummary;
   /** Stop taking new upstream sockets; idle ones close now, busy ones after their response. */
   close(): Promise<void>;
+}
+
+/** What a reload did. */
+export interface ReloadSummary {
+  upstreams: number;
+  /** Servers whose pools (sockets, health) the new configuration took over. */
+  serversKept: number;
+  /** Pools of servers removed or changed, now draining. */
+  serversDrained: number;
 }

@@ -13,7 +13,7 @@ import type { Pool } from '../upstream/pool.js';
 import { clock } from '../clock.js';
 import { clientHandshake, type ClientHandshake } from '../websocket/handshake.js';
 import { UpgradeRequest, type UpgradeHooks } from '../websocket/upgrade.js';
-import type { ClientRequest, Downstream, Exchange, Proxy } from './contract.js';
+import type { ClientRequest, Downstream, Exchange, Proxy, ReloadSummary } from './contract.js';
 import { ProxyExchange, type ExchangeHost } from './exchange.js';
 import type { ExchangeResult, ProxyHooks } from './hooks.js';
 
@@ -34,40 +34,80 @@ const DISCARD: Exchange = {
   abort() {},
 };
 
-class ProxyImpl implements Proxy, ExchangeHost {
+/**
+ * What one configuration compiles to. A reload builds a new one and swaps it in between two
+ * requests: a request keeps the upstream (and pools) it started with to its end.
+ */
+interface Generation {
   readonly options: ProxyOptions;
   readonly forwarding: CompiledForwarding;
-  readonly hooks: ProxyHooks;
-  readonly timed: boolean;
-  private readonly router: Router;
-  private readonly byName = new Map<string, Upstream>();
+  readonly router: Router;
+  readonly byName: Map<string, Upstream>;
   readonly upstreams: readonly Upstream[];
   /** Each upstream's WebSocket limits (the proxy-wide ones with its own overrides), resolved once. */
-  private readonly wsLimits = new Map<Upstream, UpstreamWebSocketOptions>();
+  readonly wsLimits: Map<Upstream, UpstreamWebSocketOptions>;
+}
+
+class ProxyImpl implements Proxy, ExchangeHost {
+  readonly hooks: ProxyHooks;
+  readonly timed: boolean;
+  private gen: Generation;
 
   constructor(options: ProxyOptions, hooks: ProxyHooks) {
-    this.options = options;
     this.hooks = hooks;
     this.timed = hooks.logging !== undefined || hooks.upstreamResponse !== undefined;
-    this.forwarding = compileForwarding(options.forwarding);
-    this.router = compileRoutes(options.routes);
+    this.gen = this.compile(options, null);
+  }
+
+  get options(): ProxyOptions {
+    return this.gen.options;
+  }
+
+  get forwarding(): CompiledForwarding {
+    return this.gen.forwarding;
+  }
+
+  get upstreams(): readonly Upstream[] {
+    return this.gen.upstreams;
+  }
+
+  /** Compile `options`; with `previous`, keep its pools (and their health) where a server did not change. */
+  private compile(options: ProxyOptions, previous: Generation | null): Generation {
+    const forwarding = compileForwarding(options.forwarding);
+    const router = compileRoutes(options.routes);
     const ws = options.websocket ?? websocketDefaults;
-    const forwarding = this.forwarding;
     const clientOf = (req: ClientRequest): string => clientAddress(req.remoteAddress, req.headers, forwarding);
+    const byName = new Map<string, Upstream>();
+    const wsLimits = new Map<Upstream, UpstreamWebSocketOptions>();
     const list: Upstream[] = [];
     for (const u of options.upstreams) {
-      const upstream: Upstream = new Upstream(u, clientOf, this.ejectionListener((): Upstream => upstream));
-      this.byName.set(u.name, upstream);
+      const before = previous?.byName.get(u.name);
+      const upstream: Upstream = new Upstream(u, clientOf, this.ejectionListener((): Upstream => upstream), before);
+      byName.set(u.name, upstream);
       list.push(upstream);
       const own = u.websocket;
-      this.wsLimits.set(upstream, {
+      wsLimits.set(upstream, {
         maxMessageSize: own?.maxMessageSize ?? ws.maxMessageSize,
         handshakeTimeout: own?.handshakeTimeout ?? ws.handshakeTimeout,
         maxBuffered: own?.maxBuffered ?? ws.maxBuffered,
         upstreamCompression: own?.upstreamCompression ?? ws.upstreamCompression,
       });
     }
-    this.upstreams = list;
+    return { options, forwarding, router, byName, upstreams: list, wsLimits };
+  }
+
+  reload(init: ProxyInit): ReloadSummary {
+    const options = normalizeOptions(init);
+    const old = this.gen;
+    const next = this.compile(options, old);
+    this.gen = next;
+    // Pools the new configuration took over stay; the others drain: idle sockets close now,
+    // busy ones after their response. Requests in flight keep the upstream they started with.
+    const kept = new Set<Pool>();
+    for (const u of next.upstreams) for (const p of u.servers) kept.add(p);
+    let drained = 0;
+    for (const u of old.upstreams) drained += u.retire(kept);
+    return { upstreams: next.upstreams.length, serversKept: kept.size - next.upstreams.reduce((n, u) => n + u.created, 0), serversDrained: drained };
   }
 
   /** Passive health's events, to the `health` hook. */
@@ -84,7 +124,7 @@ class ProxyImpl implements Proxy, ExchangeHost {
   }
 
   private server(upstream: string, index: number): { upstream: Upstream; pool: Pool } | null {
-    const u = this.byName.get(upstream);
+    const u = this.gen.byName.get(upstream);
     const pool = u?.servers[index];
     return u === undefined || pool === undefined ? null : { upstream: u, pool };
   }
@@ -114,10 +154,11 @@ class ProxyImpl implements Proxy, ExchangeHost {
 
   /** route: the upstream that serves this request, and the target it is sent with. */
   private route(req: ClientRequest, down: Downstream, handshake: ClientHandshake | null, hooks: UpgradeHooks | null): Exchange {
-    const match = this.router.match(req.host, req.url);
-    const upstream = match === null ? undefined : this.byName.get(match.route.upstream);
+    const gen = this.gen;
+    const match = gen.router.match(req.host, req.url);
+    const upstream = match === null ? undefined : gen.byName.get(match.route.upstream);
     if (upstream === undefined) return this.refuse(req, down, 404, match?.route ?? null);
-    const upgrade = handshake === null ? null : new UpgradeRequest(handshake, hooks!, this.wsLimits.get(upstream)!);
+    const upgrade = handshake === null ? null : new UpgradeRequest(handshake, hooks!, gen.wsLimits.get(upstream)!);
     return new ProxyExchange(this, req, down, upstream, match!.route, match!.target, upgrade);
   }
 
@@ -167,7 +208,7 @@ class ProxyImpl implements Proxy, ExchangeHost {
   }
 
   async close(): Promise<void> {
-    for (const u of this.upstreams) u.close();
+    for (const u of this.gen.upstreams) u.close();
   }
 }
 

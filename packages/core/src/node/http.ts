@@ -170,14 +170,14 @@ export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal
 
 /** A node:http `request` listener that proxies every request through `proxy`. */
 export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: ServerResponse) => void {
-  const limits = proxy.options.limits ?? limitDefaults;
   return (req, res) => {
     if (refusedSockets.has(req.socket)) {
       // Behind a refused request on the same connection, which is closing: never proxied.
       req.resume();
       return;
     }
-    const client = clientRequestOf(req, limits);
+    // Read per request: a reload may change the limits.
+    const client = clientRequestOf(req, proxy.options.limits ?? limitDefaults);
     if (isRefusal(client)) {
       refuse(req, res, client, proxy);
       return;

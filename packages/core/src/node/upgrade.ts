@@ -86,9 +86,9 @@ const EMPTY = Buffer.alloc(0);
 
 /** A node:http `upgrade` listener that proxies through `proxy` (see the module comment). */
 export function nodeUpgradeHandler(proxy: Proxy): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const limits = proxy.options.limits ?? limitDefaults;
   return (req, socket, head) => {
-    const client = clientRequestOf(req, limits);
+    // Read per request: a reload may change the limits.
+    const client = clientRequestOf(req, proxy.options.limits ?? limitDefaults);
     const res = new ServerResponse(req);
     res.assignSocket(socket as net.Socket);
     // One exchange per connection here: close once a relayed answer is out.

@@ -13,6 +13,7 @@ import type { Balancer } from './balance/policy.js';
 import type { UpstreamInfo } from './info.js';
 import { Pool } from './pool.js';
 import { sniName, tlsFor } from './tls-options.js';
+import { formatHostPort } from '../headers/host.js';
 
 export class Upstream implements UpstreamInfo {
   readonly name: string;
@@ -24,15 +25,36 @@ export class Upstream implements UpstreamInfo {
   private readonly hasBackups: boolean;
   /** The only server, when there is one: no policy to run. */
   private readonly single: Pool | null;
+  /** What a server's pool depends on besides its address: equal keys let a reload keep the pool. */
+  private readonly connectionKey: string;
+  /** Pools this upstream opened itself (not taken over from the configuration before). */
+  readonly created: number;
 
-  constructor(options: UpstreamOptions, clientAddress: (req: ClientRequest) => string, ejections: EjectionListener) {
+  /**
+   * `previous`: the upstream of the same name in the configuration before a reload; its pools are
+   * taken over (with their sockets and health) for servers at the same address, when the
+   * connection settings are the same.
+   */
+  constructor(options: UpstreamOptions, clientAddress: (req: ClientRequest) => string, ejections: EjectionListener, previous?: Upstream) {
     this.name = options.name;
     this.balance = options.balance;
     this.options = options;
+    this.connectionKey = connectionKey(options);
+    const reusable = previous !== undefined && previous.connectionKey === this.connectionKey ? new Map(previous.servers.map((p) => [p.label, p])) : null;
     const tlsOptions = options.protocol === 'https' ? tlsFor(options) : undefined;
-    this.servers = options.servers.map(
-      (s, i) => new Pool(s, i, options, tlsOptions && { ...tlsOptions, servername: options.tls?.servername ?? sniName(s.host) }),
-    );
+    let created = 0;
+    this.servers = options.servers.map((s, i) => {
+      const label = formatHostPort(s.host, s.port);
+      const kept = reusable?.get(label);
+      if (kept !== undefined) {
+        reusable!.delete(label);
+        kept.adopt(s, i);
+        return kept;
+      }
+      created++;
+      return new Pool(s, i, options, tlsOptions && { ...tlsOptions, servername: options.tls?.servername ?? sniName(s.host) });
+    });
+    this.created = created;
     this.single = this.servers.length === 1 ? this.servers[0]! : null;
     this.hasBackups = this.servers.some((s) => s.backup);
     this.balancer = createBalancer(options, this.servers, clientAddress);
@@ -81,8 +103,42 @@ export class Upstream implements UpstreamInfo {
     return `no usable server in upstream "${this.name}" (${parts.join(', ') || 'none up'})`;
   }
 
+  /**
+   * A reload replaced this upstream: pools not in `kept` drain (idle sockets close now, busy ones
+   * after their response); requests still in flight here report no more to passive health, whose
+   * ejections are now the new upstream's. Returns how many pools drain.
+   */
+  retire(kept: ReadonlySet<Pool>): number {
+    this.passive.close();
+    let drained = 0;
+    for (const p of this.servers) {
+      if (kept.has(p)) continue;
+      p.close();
+      drained++;
+    }
+    return drained;
+  }
+
   close(): void {
     this.passive.close();
     for (const p of this.servers) p.close();
   }
+}
+
+/** The settings a pool's sockets depend on (protocol, TLS, limits and timeouts), as one string. */
+function connectionKey(o: UpstreamOptions): string {
+  const t = o.tls;
+  const pem = (v: string | Buffer | undefined): string | null => (v === undefined ? null : typeof v === 'string' ? v : v.toString('base64'));
+  return JSON.stringify([
+    o.protocol,
+    t === undefined ? null : [t.verify, t.servername ?? null, pem(t.ca), pem(t.cert), pem(t.key)],
+    o.keepalive,
+    o.maxConnections,
+    o.idleTimeout,
+    o.maxRequestsPerSocket,
+    o.connectTimeout,
+    o.readTimeout,
+    o.sendTimeout,
+    o.pipelining,
+  ]);
 }

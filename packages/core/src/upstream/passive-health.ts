@@ -31,7 +31,7 @@ class Ejection implements Timed {
 }
 
 export class PassiveHealth {
-  private readonly threshold: number;
+  private threshold: number;
   private readonly maxEjected: number;
   private readonly timers: Ejection[];
   private ejectedCount = 0;
@@ -44,7 +44,13 @@ export class PassiveHealth {
     this.threshold = servers.length < 2 ? 0 : opts.consecutiveFailures;
     this.maxEjected = opts.maxEjectedPercent <= 0 ? 0 : Math.max(1, Math.floor((servers.length * opts.maxEjectedPercent) / 100));
     this.timers = servers.map((s) => new Ejection(this, s));
-    if (this.threshold > 0) watch(this.timers);
+    // Pools a reload took over may be ejected already: their ejections run on, timed from here.
+    for (const s of servers) {
+      if (s.ejectedUntil === 0) continue;
+      this.ejectedCount++;
+      this.timers[s.index]!.deadline = s.ejectedUntil;
+    }
+    if (this.threshold > 0 || this.ejectedCount > 0) watch(this.timers);
   }
 
   /** Whether this upstream counts anything (off, or a lone server). */
@@ -106,7 +112,9 @@ export class PassiveHealth {
     this.listener.returned(server);
   }
 
+  /** Stop counting and timing (the upstream closed or a reload replaced it). */
   close(): void {
+    this.threshold = 0;
     unwatch(this.timers);
   }
 }

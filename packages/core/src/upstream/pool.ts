@@ -49,11 +49,12 @@ class Waiter implements Timed {
 
 export class Pool implements ConnectionOwner, ServerInfo {
   readonly address: ServerAddress;
-  readonly index: number;
+  /** Position in its upstream's servers (a reload may move it). */
+  index: number;
   /** `host:port`, for logs and the default Host header. */
   readonly label: string;
-  readonly weight: number;
-  readonly backup: boolean;
+  weight: number;
+  backup: boolean;
   readonly readTimeout: number;
   readonly sendTimeout: number;
   readonly stats: ServerStats = {
@@ -70,7 +71,7 @@ export class Pool implements ConnectionOwner, ServerInfo {
   /** The balancer may choose it: not down, passing active checks, not ejected. */
   usable: boolean;
   /** Kept out by configuration. */
-  readonly down: boolean;
+  down: boolean;
   /** Active health checks (run elsewhere) say it passes, or never ran. */
   private checksPass = true;
   /** End of the current ejection (ms since the epoch), or 0 (passive health, passive-health.ts). */
@@ -125,6 +126,15 @@ export class Pool implements ConnectionOwner, ServerInfo {
   /** Active health checks passed or failed (rise/fall already applied by the checker). */
   setChecksPass(pass: boolean): void {
     this.checksPass = pass;
+    this.updateUsable();
+  }
+
+  /** A reload kept this pool: its place and settings in the new configuration (sockets and health stay). */
+  adopt(server: ServerAddress, index: number): void {
+    this.index = index;
+    this.weight = server.weight ?? 1;
+    this.backup = server.backup ?? false;
+    this.down = server.down ?? false;
     this.updateUsable();
   }
 

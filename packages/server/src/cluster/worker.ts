@@ -104,8 +104,12 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
     else if (m.type === 'eject') proxy.ejectServer(m.upstream, m.server, m.until);
   });
   scrapeSource = { proxy, metrics, inflight: () => inflight };
+  // The frontends' view of the proxy: the same, counting requests in flight for a graceful stop.
   const counted: Proxy = {
-    options: proxy.options,
+    // Getters: a reload swaps the options and upstreams underneath.
+    get options() {
+      return proxy.options;
+    },
     handle(req, down) {
       inflight++;
       return proxy.handle(req, down);
@@ -118,7 +122,10 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       inflight++;
       proxy.refused(req, status);
     },
-    upstreams: proxy.upstreams,
+    get upstreams() {
+      return proxy.upstreams;
+    },
+    reload: (init) => proxy.reload(init),
     setServerHealth: (upstream, server, healthy) => proxy.setServerHealth(upstream, server, healthy),
     ejectServer: (upstream, server, until) => proxy.ejectServer(upstream, server, until),
     close: () => proxy.close(),

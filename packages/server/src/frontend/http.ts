@@ -19,11 +19,11 @@ export interface HttpFrontendOptions {
 
 export function mountHttp(app: TemplatedApp, proxy: Proxy, opts: HttpFrontendOptions): void {
   const extra = opts.extraHeaders ?? [];
-  const limits = proxy.options.limits ?? limitDefaults;
   const scheme = opts.scheme;
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
     try {
-      serve(res, copyRequest(res, req, scheme, limits), proxy, extra, opts.onError);
+      // Read per request: a reload may change the limits.
+      serve(res, copyRequest(res, req, scheme, proxy.options.limits ?? limitDefaults), proxy, extra, opts.onError);
     } catch (err) {
       opts.onError(err);
       try {

@@ -19,7 +19,6 @@ import {
   UpstreamWebSocket,
   websocketDefaults,
   type Proxy,
-  type RequestLimits,
   type UpgradeHooks,
   type UpstreamSink,
   type UpstreamSwitch,
@@ -91,7 +90,6 @@ interface Mount {
   proxy: Proxy;
   registry: Registry;
   opts: WebSocketFrontendOptions;
-  limits: RequestLimits;
 }
 
 /** One proxied WebSocket: the handshake's hooks, then the relay between the two hops. */
@@ -256,7 +254,7 @@ function compressionOf(uws: Uws, c: WebSocketOptions['compression']): number {
 export function mountWebSocket(app: TemplatedApp, proxy: Proxy, opts: WebSocketFrontendOptions): void {
   const uws = loadUws();
   const ws = proxy.options.websocket ?? websocketDefaults;
-  const fe: Mount = { proxy, registry: registryOf(proxy), opts, limits: proxy.options.limits ?? limitDefaults };
+  const fe: Mount = { proxy, registry: registryOf(proxy), opts };
   let maxMessage = ws.maxMessageSize;
   for (const u of proxy.options.upstreams) maxMessage = Math.max(maxMessage, u.websocket?.maxMessageSize ?? 0);
   const extra = opts.extraHeaders ?? [];
@@ -307,7 +305,7 @@ export function mountWebSocket(app: TemplatedApp, proxy: Proxy, opts: WebSocketF
  * take the HTTP path, Upgrade dropped.
  */
 function upgrade(fe: Mount, res: HttpResponse, req: HttpRequest, context: us_socket_context_t, scheme: 'http' | 'https', extra: string[]): void {
-  const client = copyRequest(res, req, scheme, fe.limits);
+  const client = copyRequest(res, req, scheme, fe.proxy.options.limits ?? limitDefaults);
   if (client.refusal !== null || client.body !== 'none') {
     serve(res, client, fe.proxy, extra, fe.opts.onError);
     return;

@@ -33,7 +33,12 @@ class RouteCounters {
 export class RequestMetrics {
   /** Requests no route took (the proxy's 404): route="" upstream="". */
   private readonly unrouted = new RouteCounters('', '');
-  private readonly byRoute = new Map<RouteOptions, RouteCounters>();
+  /**
+   * By route object, and by label: a reload brings new route objects, and a route with the same
+   * label goes on counting where it was (counters never go back); the old objects are dropped.
+   */
+  private readonly byRoute = new WeakMap<RouteOptions, RouteCounters>();
+  private readonly byLabel = new Map<string, RouteCounters>();
   /** The route of the previous request: most traffic repeats it, and this skips the Map. */
   private lastRoute: RouteOptions | null = null;
   private lastCounters: RouteCounters = this.unrouted;
@@ -61,7 +66,10 @@ export class RequestMetrics {
   private countersOf(route: RouteOptions): RouteCounters {
     let c = this.byRoute.get(route);
     if (c === undefined) {
-      c = new RouteCounters(routeLabel(route), route.upstream);
+      const label = routeLabel(route);
+      const key = `${label}\n${route.upstream}`;
+      c = this.byLabel.get(key);
+      if (c === undefined) this.byLabel.set(key, (c = new RouteCounters(label, route.upstream)));
       this.byRoute.set(route, c);
     }
     this.lastRoute = route;
@@ -71,7 +79,7 @@ export class RequestMetrics {
 
   private *all(): Iterable<RouteCounters> {
     yield this.unrouted;
-    yield* this.byRoute.values();
+    yield* this.byLabel.values();
   }
 
   definitions(): MetricDef[] {
@@ -127,11 +135,11 @@ export class RequestMetrics {
       },
       {
         name: 'portcullis_upstream_retries_total',
-        help: 'Attempts after the first (another server after a connect failure, or a stale keep-alive socket), by upstream.',
+        help: 'Attempts after the first (another server after a failure, or a fresh socket after a stale keep-alive one), by upstream.',
         type: 'counter',
         collect: (out) => {
           const byUpstream = new Map<string, number>();
-          for (const c of this.byRoute.values()) byUpstream.set(c.upstream, (byUpstream.get(c.upstream) ?? 0) + c.retries);
+          for (const c of this.byLabel.values()) byUpstream.set(c.upstream, (byUpstream.get(c.upstream) ?? 0) + c.retries);
           for (const [upstream, value] of byUpstream) out.push({ labels: { upstream }, value });
         },
       },
