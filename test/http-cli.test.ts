@@ -95,3 +95,18 @@ t.test('demo mode (--listen, no --to): GET / answers with the request the demo o
   t.match(body, /probe-4711/, 'and the headers the client sent');
   t.match(body, /GET/, 'and the method');
 });
+
+t.test('portcullis check: a valid file prints what would be served and exits 0; an invalid one exits 2 with file, line, key and fix', T, async (t) => {
+  const example = new URL('../examples/portcullis.yaml', import.meta.url).pathname;
+  const ok = await runCli(t, ['check', '--config', example]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, /portcullis: .*examples\/portcullis\.yaml is valid/);
+  t.match(ok.stdout, /^ {2}example\.com \/api\/ -> api \(prefix stripped\)$/m, 'the route table');
+  t.match(ok.stdout, /^ {4}127\.0\.0\.1:9002 {2}weight 1, backup$/m, 'the servers');
+  t.match(ok.stdout, /health check: GET \/healthz every 5s, rise 2, fall 3/);
+  const dir = t.testdir({ 'bad.yaml': 'upstreams:\n  app:\n    servers: [127.0.0.1:9000]\n    balance: ip_hash\n' });
+  const bad = await runCli(t, ['check', '--config', `${dir}/bad.yaml`]);
+  t.equal(bad.code, 2);
+  t.equal(bad.stdout, '');
+  t.match(bad.stderr, /bad\.yaml:4:14: upstreams\.app\.balance: .*ip_hash.*Fix: /);
+});

@@ -3,7 +3,9 @@
  * A bad configuration is refused here, before any worker starts, with the file, key and fix.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseArgs, resolveConfig, usage } from './config/index.js';
+import { formatProblem, normalizeOptions, ProxyConfigError } from '@portcullis/core';
+import { commandLineSource, ConfigError, parseArgs, resolveConfig, usage, type ServerConfig } from './config/index.js';
+import { describeConfig } from './config/describe.js';
 import { runSupervisor } from './cluster/supervisor.js';
 import { createLogger } from './log.js';
 
@@ -13,9 +15,13 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<void> {
-  let config;
+  // `portcullis check --config FILE` (nginx -t): validate, print what would be served, exit.
+  const checking = argv[0] === 'check';
+  if (checking) argv = argv.slice(1);
+  let config: ServerConfig;
+  let args: ReturnType<typeof parseArgs>;
   try {
-    const args = parseArgs(argv);
+    args = parseArgs(argv);
     if ('help' in args) {
       process.stdout.write(usage);
       return;
@@ -25,16 +31,31 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     config = resolveConfig(args);
+    // What the workers will run, with the core's own checks (as a reload does). The demo's
+    // upstream gets its server only once the demo origin listens.
+    if (!config.demo) normalizeOptions(config.proxy);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`portcullis: ${err.message}\n`);
       process.exitCode = 2;
       return;
     }
+    if (err instanceof ProxyConfigError) {
+      process.stderr.write(`portcullis: ${err.problems.map(formatProblem).join('\n')}\n`);
+      process.exitCode = 2;
+      return;
+    }
     throw err;
   }
+  if (checking) {
+    process.stdout.write(describeConfig(config));
+    return;
+  }
   const log = createLogger(config.logLevel, 'supervisor');
-  await runSupervisor(config, log);
+  // A reload reads the same file with the same flags again; --to and the demo have no file.
+  const resolved = args;
+  const reread = config.source === commandLineSource ? null : () => resolveConfig(resolved);
+  await runSupervisor(config, log, reread);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

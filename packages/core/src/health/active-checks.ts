@@ -95,7 +95,11 @@ export class ActiveHealthChecks {
   private readonly onChange: HealthChangeListener;
   private running = false;
 
-  constructor(upstreams: readonly UpstreamOptions[], onChange: HealthChangeListener) {
+  /**
+   * `initial`: the state a server starts in (after a reload, what the checks before it found: a
+   * failing server stays out until it passes `rise` times); undefined or no answer: healthy.
+   */
+  constructor(upstreams: readonly UpstreamOptions[], onChange: HealthChangeListener, initial?: (upstream: string, label: string) => boolean | undefined) {
     this.onChange = onChange;
     for (const u of upstreams) {
       const check = u.healthCheck;
@@ -118,7 +122,9 @@ export class ActiveHealthChecks {
           // '' (not undefined): node's https agent would otherwise take SNI from the Host header.
           options.servername = u.tls?.servername ?? sniName(s.host) ?? '';
         }
-        this.checks.push(new ServerCheck(u.name, i, s, check, options, secure));
+        const c = new ServerCheck(u.name, i, s, check, options, secure);
+        c.healthy = initial?.(u.name, c.label) ?? true;
+        this.checks.push(c);
       });
     }
   }

@@ -9,6 +9,7 @@ import type { MetricJson } from '../metrics/exposition.js';
 import type { Scraper, ScrapeResult, ScrapeTarget } from './scrape.js';
 import { json, text, type AdminRoutes } from './server.js';
 import type { WorkerStatus } from './status.js';
+import type { ConfigReloadResult } from '../cluster/config-reload.js';
 
 export interface AdminContext {
   /** How long to wait for the workers' answers (ms). */
@@ -21,6 +22,8 @@ export interface AdminContext {
   readiness(): { ready: true } | { ready: false; reason: string };
   /** The /status document from the workers that answered. */
   status(answers: WorkerStatus[], results: ScrapeResult[]): Record<string, unknown>;
+  /** Read the configuration file again and switch the workers to it (as SIGHUP does). */
+  reload(): Promise<ConfigReloadResult>;
 }
 
 export function adminRoutes(ctx: AdminContext): AdminRoutes {
@@ -40,6 +43,13 @@ export function adminRoutes(ctx: AdminContext): AdminRoutes {
         sets.push(await ctx.metrics.scrape(scraped.results));
         const registry = AggregatorRegistry.aggregate(sets);
         return { status: 200, contentType: registry.contentType, body: await registry.metrics() };
+      },
+    },
+    '/reload': {
+      POST: async () => {
+        const r = await ctx.reload();
+        // 422: the file as it is now cannot be served; the running configuration stays.
+        return json(r.ok ? 200 : 422, r);
       },
     },
     '/status': {

@@ -7,6 +7,7 @@
 import type { HealthState, Proxy, ServerHealthSnapshot, UpstreamHealthSnapshot } from '@portcullis/core';
 import type { ServerConfig } from '../config/index.js';
 import type { TlsMaterial } from '../tls/store.js';
+import type { LastReload } from '../cluster/config-reload.js';
 import { formatHostPort } from '@portcullis/core';
 
 /** One server as one worker sees it. */
@@ -83,6 +84,8 @@ export interface StatusContext {
   startedAt: number;
   ready: boolean;
   stopping: boolean;
+  /** The last configuration reload, or null when there was none. */
+  lastReload: LastReload | null;
   workers: WorkerSlotStatus[];
   /** The answers of the workers that answered in time. */
   answers: WorkerStatus[];
@@ -162,6 +165,7 @@ export function statusDocument(ctx: StatusContext): Record<string, unknown> {
     uptime: Math.round((now - ctx.startedAt) / 1000),
     ready: ctx.ready,
     stopping: ctx.stopping,
+    lastReload: ctx.lastReload,
     listeners: ctx.config.listeners.map((l) => ({ listen: formatHostPort(l.host, l.port), tls: !!l.tls, redirect: !!l.redirectHttps })),
     workers: ctx.workers,
     inflight: ctx.answers.reduce((n, a) => n + a.inflight, 0),

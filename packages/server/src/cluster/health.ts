@@ -14,28 +14,59 @@ import type { EjectionUpdate, ServerHealthUpdate, ToWorker } from './messages.js
 export type Broadcast = (msg: ToWorker, exceptPid?: number) => void;
 
 export class HealthCoordinator {
-  private readonly checks: ActiveHealthChecks;
+  private checks: ActiveHealthChecks;
   /** Ejections still running, by `upstream/server`. */
   private readonly ejections = new Map<string, EjectionUpdate>();
+  private running = false;
 
   constructor(
-    private readonly upstreams: readonly UpstreamOptions[],
+    private upstreams: readonly UpstreamOptions[],
     private readonly log: Logger,
     private readonly broadcast: Broadcast,
   ) {
-    this.checks = new ActiveHealthChecks(upstreams, (change) => {
-      const where = { upstream: change.upstream, server: change.label, reason: change.reason };
-      if (change.healthy) log.info(where, 'server passes its health checks again: back in rotation');
-      else log.warn(where, 'server fails its health checks: out of rotation');
-      broadcast({ type: 'health', upstream: change.upstream, server: change.server, healthy: change.healthy });
-    });
+    this.checks = this.build(upstreams);
+  }
+
+  private build(upstreams: readonly UpstreamOptions[], initial?: (upstream: string, label: string) => boolean | undefined): ActiveHealthChecks {
+    const { log, broadcast } = this;
+    return new ActiveHealthChecks(
+      upstreams,
+      (change) => {
+        const where = { upstream: change.upstream, server: change.label, reason: change.reason };
+        if (change.healthy) log.info(where, 'server passes its health checks again: back in rotation');
+        else log.warn(where, 'server fails its health checks: out of rotation');
+        broadcast({ type: 'health', upstream: change.upstream, server: change.server, healthy: change.healthy });
+      },
+      initial,
+    );
+  }
+
+  /**
+   * A reload changed the upstreams: checks start over on the new list, each server where its
+   * checks left it (by upstream and address), and every worker is told every server's state
+   * (servers may have moved in their lists; upstreams may have lost their checks).
+   */
+  reconfigure(upstreams: readonly UpstreamOptions[]): void {
+    const was = new Map<string, boolean>();
+    for (const u of this.checks.snapshot()) for (const s of u.servers) was.set(`${u.upstream}\n${s.label}`, s.healthy);
+    this.checks.stop();
+    this.upstreams = upstreams;
+    this.checks = this.build(upstreams, (u, label) => was.get(`${u}\n${label}`));
+    // Indexes may have moved: running ejections stay in the workers' kept pools, not here.
+    this.ejections.clear();
+    for (const u of upstreams) {
+      u.servers.forEach((_, i) => this.broadcast({ type: 'health', upstream: u.name, server: i, healthy: this.checks.isHealthy(u.name, i) }));
+    }
+    if (this.running && this.checks.enabled) this.checks.start();
   }
 
   start(): void {
+    this.running = true;
     if (this.checks.enabled) this.checks.start();
   }
 
   stop(): void {
+    this.running = false;
     this.checks.stop();
   }
 

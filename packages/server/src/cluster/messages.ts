@@ -1,4 +1,5 @@
 /** Messages between the supervisor and its worker processes (over the fork IPC channel). */
+import type { ProxyOptions } from '@portcullis/core';
 import type { ServerConfig } from '../config/index.js';
 import type { WorkerStatus } from '../admin/status.js';
 import type { MetricJson } from '../metrics/exposition.js';
@@ -31,6 +32,8 @@ export type ToWorker =
   /** Another worker's passive health ejected a server: eject it here too. */
   | ({ type: 'eject' } & EjectionUpdate)
   | { type: 'stop' }
+  /** A configuration reload: switch the proxy to these options (validated by the supervisor). */
+  | { type: 'config'; generation: number; proxy: ProxyOptions; sendTimeout: number }
   /** Certificates were reloaded: serve new handshakes with these. */
   | { type: 'reload'; generation: number; tls: TlsMaterial }
   /** The admin endpoint wants this worker's metrics or status; answered with `scraped` and the same id. */
@@ -48,5 +51,7 @@ export type FromWorker =
   | ({ type: 'ejected' } & EjectionUpdate)
   | { type: 'failed'; message: string }
   | { type: 'reloaded'; generation: number }
+  | { type: 'config-applied'; generation: number; kept: number; drained: number }
+  | { type: 'config-failed'; generation: number; message: string }
   | { type: 'reload-failed'; generation: number; message: string }
   | ScrapeAnswer;

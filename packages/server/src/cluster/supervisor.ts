@@ -20,6 +20,7 @@ import { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { CertificateStore, FileWatcher } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { HealthCoordinator } from './health.js';
+import { ConfigReloader } from './config-reload.js';
 
 const workerEntry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 const MAX_BACKOFF = 5_000;
@@ -53,7 +54,11 @@ function packageVersion(): string {
   }
 }
 
-export async function runSupervisor(initial: ServerConfig, log: Logger): Promise<void> {
+/**
+ * `reread`: the configuration read again from the same file and flags, for reloads; null when
+ * there is no file (`--to`, the demo).
+ */
+export async function runSupervisor(initial: ServerConfig, log: Logger, reread: (() => ServerConfig) | null = null): Promise<void> {
   const startedAt = Date.now();
   let config = initial;
   let closeDemo: (() => void) | null = null;
@@ -93,6 +98,17 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
     return { ready: true };
   };
   const version = packageVersion();
+  const reloader = new ConfigReloader({
+    reread,
+    current: () => config,
+    adopt: (next) => {
+      config = next;
+      health.reconfigure(next.proxy.upstreams);
+    },
+    workers: () => slots.flatMap((s) => (s.child?.connected && s.child.pid !== undefined ? [{ pid: s.child.pid, send: (m: ToWorker) => void s.child!.send(m) }] : [])),
+    log,
+    counted: (result) => metrics?.configReload(result),
+  });
   const scraper = new Scraper();
   const metrics = config.admin
     ? new SupervisorMetrics({ version, config: () => config, tls: () => certificates.material, workers: config.workers, ready: () => readiness().ready, checks: () => health.snapshot() })
@@ -109,6 +125,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
           targets: () => slots.map((s) => ({ slot: s.index, child: s.child })),
           metrics,
           readiness,
+          reload: () => reloader.reload('POST /reload'),
           status: (answers, results) =>
             statusDocument({
               version,
@@ -116,6 +133,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
               startedAt,
               ready: readiness().ready,
               stopping,
+              lastReload: reloader.last,
               answers,
               tls: certificates.material,
               checks: health.snapshot(),
@@ -176,6 +194,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
         } else if (announced) {
           log.info({ worker: child.pid }, 'worker replaced');
         }
+      } else if (msg.type === 'config-applied' || msg.type === 'config-failed') {
+        reloader.answered(child.pid ?? -1, msg.generation, msg.type === 'config-failed' ? msg.message : null, msg.type === 'config-applied' ? msg.kept : 0, msg.type === 'config-applied' ? msg.drained : 0);
       } else if (msg.type === 'ejected') {
         health.ejected(child.pid ?? -1, msg);
       } else if (msg.type === 'reloaded' || msg.type === 'reload-failed') {
@@ -190,6 +210,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
       slot.ready = false;
       // Its replacement starts with the current certificates: it owes no reload confirmation.
       for (const gen of [...awaiting.keys()]) settle(gen, child.pid ?? -1, true);
+      reloader.exited(child.pid ?? -1);
       if (stopping) return;
       const lived = Date.now() - slot.startedAt;
       slot.backoff = lived > HEALTHY_AFTER ? 0 : Math.min(MAX_BACKOFF, Math.max(100, slot.backoff * 2));
@@ -265,7 +286,9 @@ export async function runSupervisor(initial: ServerConfig, log: Logger): Promise
   const watcher = certificates.watchedFiles().length > 0 ? new FileWatcher(certificates.watchedFiles(), () => reload('file change'), log) : null;
 
   process.on('SIGHUP', () => {
-    log.info(certificates.empty ? 'SIGHUP received (no TLS listener: nothing to reload)' : 'SIGHUP received: reloading the certificates');
+    // As nginx: the configuration, then the certificates, read again.
+    log.info('SIGHUP received: reloading the configuration and the certificates');
+    if (reread !== null && !stopping) void reloader.reload('SIGHUP');
     reload('SIGHUP');
   });
 

@@ -4,7 +4,7 @@
  * the admin endpoint is on; the supervisor scrapes them over IPC). Workers are processes, not
  * threads: an abort inside uWS takes down the whole process, and must not take the others.
  */
-import { createProxy, type ExchangeResult, type Proxy, type ProxyHooks } from '@portcullis/core';
+import { createProxy, type ExchangeResult, type Proxy, type ProxyHooks, type ProxyOptions } from '@portcullis/core';
 import { workerStatus } from '../admin/status.js';
 import type { ServerConfig } from '../config/index.js';
 import { setSendTimeout } from '../frontend/downstream.js';
@@ -158,8 +158,21 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   };
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') stop();
+    else if (msg.type === 'config' && !stopping) applyConfig(msg.generation, msg.proxy, msg.sendTimeout);
     else if (msg.type === 'reload' && !stopping) void reload(msg.generation, msg.tls);
   });
+
+  /** A configuration reload: the next request runs on it; those in flight finish on theirs. */
+  const applyConfig = (generation: number, options: ProxyOptions, sendTimeout: number): void => {
+    try {
+      const summary = proxy.reload(options);
+      setSendTimeout(sendTimeout);
+      log.debug({ generation, ...summary }, 'configuration reloaded');
+      send({ type: 'config-applied', generation, kept: summary.serversKept, drained: summary.serversDrained });
+    } catch (err) {
+      send({ type: 'config-failed', generation, message: err instanceof Error ? err.message : String(err) });
+    }
+  };
 
   /** New handshakes get the reloaded certificates; a listener that cannot switch keeps its old ones. */
   let reloading = Promise.resolve();

@@ -41,6 +41,12 @@ export const usage = `Usage: portcullis [options]
   portcullis --config portcullis.yaml [--workers N] [--log-level L] [--no-access-log] [--admin ADDR]
   portcullis                     (demo: a built-in origin behind http://127.0.0.1:8080,
                                  the admin endpoint on http://${adminDefaults.host}:${adminDefaults.port})
+  portcullis check --config portcullis.yaml
+                                 (validate, print the listeners, routes and upstreams, and exit;
+                                 exit status 2 with the errors otherwise)
+
+  SIGHUP (or POST /reload on the admin endpoint) reads the configuration file again and switches
+  routes and upstreams without closing any connection; SIGTERM stops gracefully.
 
 Options:
   -l, --listen ADDR      Accept connections on host:port ([::1]:8080 for IPv6; a bare port

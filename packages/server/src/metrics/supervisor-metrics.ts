@@ -32,6 +32,10 @@ export class SupervisorMetrics {
     ['failed', 0],
   ]);
   private lastScrape: ScrapeResult[] = [];
+  private readonly configReloads = new Map<'success' | 'failure', number>([
+    ['success', 0],
+    ['failure', 0],
+  ]);
   private readonly downstream: DownstreamConnections;
   private readonly registry: Registry;
 
@@ -102,6 +106,14 @@ export class SupervisorMetrics {
         },
       },
       {
+        name: 'portcullis_config_reloads_total',
+        help: 'Configuration reloads (SIGHUP or POST /reload) by result: success (every worker switched), failure (the file was invalid, or a worker kept the previous configuration).',
+        type: 'counter',
+        collect: (out) => {
+          for (const [result, value] of this.configReloads) out.push({ labels: { result }, value });
+        },
+      },
+      {
         name: 'portcullis_certificate_reloads_total',
         help: 'Certificate reloads (SIGHUP or a file change) by result: applied, unchanged, failed.',
         type: 'counter',
@@ -114,6 +126,10 @@ export class SupervisorMetrics {
 
   workerRestarted(slot: number): void {
     if (slot < this.restarts.length) this.restarts[slot]!++;
+  }
+
+  configReload(result: 'success' | 'failure'): void {
+    this.configReloads.set(result, this.configReloads.get(result)! + 1);
   }
 
   certificateReload(result: ReloadResult): void {

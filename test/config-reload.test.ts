@@ -1,0 +1,177 @@
+/**
+ * Configuration reload through the real server (supervisor, two uWS workers, real origins and
+ * clients): under continuous keep-alive load, 20 reloads that move the catch-all route between
+ * two upstreams fail no request, every request that started between two reloads is served by the
+ * configuration then in force, and WebSockets opened before the first reload still echo after
+ * the last; a broken file leaves the running configuration, with the error in the answer, the log,
+ * the metric and /status; an added route and upstream serve at once; a removed server drains.
+ */
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import t from 'tap';
+import type { Cli } from './lib/cli.js';
+import { request } from './lib/client.js';
+import { startOrigin, type Origin } from './lib/origins.js';
+import { startCliWithConfig } from './lib/tls.js';
+import { freePort, waitFor } from './lib/util.js';
+import { connect, startWsOrigin } from './lib/ws.js';
+
+const T = { timeout: 90_000 };
+
+async function named(t: Parameters<typeof startOrigin>[0], name: string): Promise<Origin> {
+  return startOrigin(t, (req, res) => {
+    req.resume();
+    res.end(name);
+  });
+}
+
+async function reload(adminPort: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await request({ port: adminPort, method: 'POST', path: '/reload', timeout: 15_000 });
+  return { status: res.status, body: JSON.parse(res.body.toString()) as Record<string, unknown> };
+}
+
+function configText(port: number, adminPort: number, routeTo: string, origins: Record<string, Origin>, wsPort: number, extra = ''): string {
+  return `listen: [127.0.0.1:${port}]
+workers: 2
+log: { access: false }
+admin: { listen: 127.0.0.1:${adminPort} }
+upstreams:
+${Object.entries(origins)
+  .map(([name, o]) => `  ${name}: { servers: [127.0.0.1:${o.port}] }`)
+  .join('\n')}
+  ws: { servers: [127.0.0.1:${wsPort}] }
+${extra}routes:
+  - { path: /ws/, upstream: ws, strip_prefix: true }
+  - { path: /, upstream: ${routeTo} }
+`;
+}
+
+t.test('20 reloads under keep-alive load: no failed request, each served by the configuration in force, WebSockets untouched', T, async (t) => {
+  const one = await named(t, 'one');
+  const two = await named(t, 'two');
+  const wsOrigin = await startWsOrigin(t);
+  const port = await freePort();
+  const adminPort = await freePort();
+  const origins = { one, two };
+  const cli = await startCliWithConfig(t, configText(port, adminPort, 'one', origins, wsOrigin.port), port);
+
+  const sockets = Array.from({ length: 50 }, () => connect(port, '/ws/echo'));
+  await Promise.all(sockets.map((s) => s.opened));
+  for (const [i, s] of sockets.entries()) s.ws.send(`before ${i}`);
+  const before = await Promise.all(sockets.map((s) => s.next()));
+  t.ok(before.every((e, i) => e.data.toString() === `before ${i}`), '50 WebSockets echo before the first reload');
+
+  // The configuration in force: the upstream the catch-all route names, and when it took effect.
+  // `settled` is false from the moment a reload is asked for until its answer arrives.
+  let inForce = 'one';
+  let settled = true;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  t.teardown(() => agent.destroy());
+  let running = true;
+  let sent = 0;
+  const failures: string[] = [];
+  const mismatches: string[] = [];
+  const loop = async (): Promise<void> => {
+    while (running) {
+      const expected = settled ? inForce : null;
+      try {
+        const res = await request({ port, path: '/', agent, timeout: 10_000 });
+        const body = res.body.toString();
+        sent++;
+        if (res.status !== 200) failures.push(`${res.status} ${body}`);
+        else if (expected !== null && settled && body !== expected) mismatches.push(`expected ${expected}, got ${body}`);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+  };
+  const loops = Array.from({ length: 8 }, loop);
+
+  for (let i = 1; i <= 20; i++) {
+    const routeTo = i % 2 === 1 ? 'two' : 'one';
+    writeFileSync(cli.configPath, configText(port, adminPort, routeTo, origins, wsOrigin.port));
+    settled = false;
+    const r = await reload(adminPort);
+    t.equal(r.status, 200, `reload ${i} applied`);
+    inForce = routeTo;
+    settled = true;
+    // Some requests under each configuration.
+    const until = sent + 40;
+    await waitFor(() => sent >= until, 10_000, 'requests under the new configuration');
+  }
+  running = false;
+  await Promise.all(loops);
+  t.same(failures, [], `no failed request of ${sent}`);
+  t.same(mismatches.slice(0, 5), [], 'every request started between two reloads went where the configuration in force said');
+  t.ok(one.requests.length > 100 && two.requests.length > 100, `both upstreams served (${one.requests.length}, ${two.requests.length})`);
+
+  // The WebSockets opened before the first reload: all open, all echoing.
+  for (const [i, s] of sockets.entries()) s.ws.send(`after ${i}`);
+  const echoes = await Promise.all(sockets.map((s) => s.next()));
+  t.ok(echoes.every((e, i) => e.data.toString() === `after ${i}`), '50 WebSockets still echo after 20 reloads');
+  t.equal(wsOrigin.closes.length, 0, 'none was closed');
+
+  const metrics = (await request({ port: adminPort, path: '/metrics' })).body.toString();
+  t.match(metrics, /portcullis_config_reloads_total\{result="success"\} 20/);
+  void cli;
+});
+
+t.test('a broken file on reload: the running configuration stays; the error is answered, logged, counted and in /status', T, async (t) => {
+  const one = await named(t, 'one');
+  const wsOrigin = await startWsOrigin(t);
+  const port = await freePort();
+  const adminPort = await freePort();
+  const cli = await startCliWithConfig(t, configText(port, adminPort, 'one', { one }, wsOrigin.port), port);
+  writeFileSync(cli.configPath, configText(port, adminPort, 'one', { one }, wsOrigin.port).replace('servers: [127.0.0.1', 'servres: [127.0.0.1'));
+  const r = await reload(adminPort);
+  t.equal(r.status, 422);
+  t.equal(r.body['ok'], false);
+  t.match(String(r.body['error']), /portcullis\.yaml:6:\d+: upstreams\.one\.servres: unknown key \(did you mean "servers"\?\)/);
+  t.equal((await request({ port, path: '/' })).body.toString(), 'one', 'still served by the running configuration');
+  const logged = await cli.waitForLine((l) => l.msg === 'configuration reload failed; the running configuration stays', 5000, 'the log line');
+  t.match(String(logged['err']), /servres/);
+  const metrics = (await request({ port: adminPort, path: '/metrics' })).body.toString();
+  t.match(metrics, /portcullis_config_reloads_total\{result="failure"\} 1/);
+  const status = JSON.parse((await request({ port: adminPort, path: '/status' })).body.toString()) as { lastReload: { ok: boolean; error: string; trigger: string } };
+  t.match(status.lastReload, { ok: false, trigger: 'POST /reload', error: /servres/ });
+
+  // SIGHUP reloads too, once the file is fixed.
+  writeFileSync(cli.configPath, configText(port, adminPort, 'one', { one }, wsOrigin.port));
+  cli.proc.kill('SIGHUP');
+  await cli.waitForLine((l) => l.msg === 'configuration reloaded' && l['trigger'] === 'SIGHUP', 10_000, 'the SIGHUP reload');
+});
+
+t.test('a route and an upstream added by a reload serve at once; a server removed drains; listener changes wait for a restart', T, async (t) => {
+  const one = await named(t, 'one');
+  const extra = await named(t, 'extra');
+  const gone = await named(t, 'gone');
+  const wsOrigin = await startWsOrigin(t);
+  const port = await freePort();
+  const adminPort = await freePort();
+  const both = `  pair: { servers: [127.0.0.1:${one.port}, 127.0.0.1:${gone.port}] }\n`;
+  const cli = await startCliWithConfig(t, configText(port, adminPort, 'pair', { one }, wsOrigin.port, '').replace('  ws: {', `${both}  ws: {`), port);
+  // Keep-alive connections to both servers of "pair".
+  for (let i = 0; i < 6; i++) await request({ port, path: '/' });
+  t.ok(gone.connections > 0);
+  const text = configText(port, adminPort, 'pair', { one, extra }, wsOrigin.port, '')
+    .replace('  ws: {', `  pair: { servers: [127.0.0.1:${one.port}] }\n  ws: {`)
+    .replace('routes:\n', 'routes:\n  - { path: /extra/, upstream: extra }\n')
+    .replace(`listen: [127.0.0.1:${port}]`, `listen: [127.0.0.1:${port}, 127.0.0.1:${await freePort()}]`);
+  writeFileSync(cli.configPath, text);
+  const r = await reload(adminPort);
+  t.equal(r.status, 200);
+  t.same(r.body['needsRestart'], ['listen'], 'the new listener is reported as waiting for a restart');
+  t.equal((await request({ port, path: '/extra/x' })).body.toString(), 'extra', 'the added route and upstream serve at once');
+  for (let i = 0; i < 6; i++) t.equal((await request({ port, path: '/' })).body.toString(), 'one', 'the removed server gets nothing');
+  // Its idle keep-alive connections were closed by both workers.
+  await waitFor(async () => {
+    const res = await request({ port: adminPort, path: '/status' });
+    const s = JSON.parse(res.body.toString()) as { upstreams: Array<{ name: string; servers: Array<{ server: string }> }> };
+    return s.upstreams.find((u) => u.name === 'pair')!.servers.length === 1;
+  }, 5000, '/status to list one server');
+  await waitFor(
+    () => new Promise<boolean>((resolve) => gone.server.getConnections((_e, count) => resolve(count === 0))),
+    5000,
+    "the removed server's connections to close",
+  );
+});
