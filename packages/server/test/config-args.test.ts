@@ -44,6 +44,7 @@ t.test('demo mode: no --to and no --config', async (t) => {
     accessLog: true,
     demo: true,
     shutdownTimeout: 10_000,
+    drainDelay: 0,
     sendTimeout: 60_000,
     admin: { host: adminDefaults.host, port: adminDefaults.port, token: null, tokenFile: null, scrapeTimeout: adminDefaults.scrapeTimeout },
     proxy: {

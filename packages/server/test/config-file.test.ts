@@ -27,6 +27,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
     accessLog: true,
     demo: false,
     shutdownTimeout: 10_000,
+    drainDelay: 0,
     sendTimeout: 60_000,
     admin: null,
     proxy: {
@@ -44,6 +45,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
 t.test('durations: units ms, s, m, h, compounds, fractions and plain milliseconds', async (t) => {
   const config = load(`
 shutdown_timeout: 2h
+drain_delay: 3s
 send_timeout: 2m
 upstreams:
   app:
@@ -61,6 +63,7 @@ upstreams:
 routes: [{ upstream: app }, { path: /two, upstream: two }]
 `);
   t.equal(config.shutdownTimeout, 7_200_000);
+  t.equal(config.drainDelay, 3_000);
   t.equal(config.sendTimeout, 120_000, 'the top-level send_timeout (the client side)');
   const [app, two] = config.proxy.upstreams;
   t.match(app, { idleTimeout: 500, connectTimeout: 4_000, readTimeout: 90_000, sendTimeout: 250 });
@@ -211,6 +214,7 @@ t.test('examples/portcullis.yaml is valid and uses every key', async (t) => {
     logLevel: 'info',
     accessLog: true,
     shutdownTimeout: 10_000,
+    drainDelay: 5_000,
     sendTimeout: 60_000,
     listeners: [{ host: '127.0.0.1', port: 8080 }, { host: '::1', port: 8080 }],
     proxy: {
@@ -224,4 +228,11 @@ t.test('examples/portcullis.yaml is valid and uses every key', async (t) => {
     },
   });
   t.equal(config.proxy.routes.length, 4);
+});
+
+t.test('drain_delay: 0, off and 0s mean none; a negative or a word is refused with the key and a fix', async (t) => {
+  const base = 'upstreams:\n  app: { servers: [127.0.0.1:9000] }\n';
+  for (const v of ['0', 'off', '0s', '0ms']) t.equal(parseConfigText(`drain_delay: ${v}\n${base}`, 'p.yaml').drainDelay, 0, v);
+  t.equal(parseConfigText(`drain_delay: 10s\n${base}`, 'p.yaml').drainDelay, 10_000);
+  t.throws(() => parseConfigText(`drain_delay: soon\n${base}`, 'p.yaml'), /p\.yaml:1:14: drain_delay: .*Fix: /);
 });

@@ -98,7 +98,7 @@ export class ConfigReloader {
     }
     const current = deps.current();
     const needsRestart = restartOnly(current, next);
-    const adopted: ServerConfig = { ...current, proxy: next.proxy, sendTimeout: next.sendTimeout };
+    const adopted: ServerConfig = { ...current, proxy: next.proxy, sendTimeout: next.sendTimeout, drainDelay: next.drainDelay };
     const generation = ++this.generation;
     const workers = deps.workers();
     const w: Waiting = { pids: new Set(workers.map((x) => x.pid)), failures: [], kept: 0, drained: 0, done: () => {} };

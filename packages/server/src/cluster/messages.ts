@@ -32,6 +32,8 @@ export type ToWorker =
   /** Another worker's passive health ejected a server: eject it here too. */
   | ({ type: 'eject' } & EjectionUpdate)
   | { type: 'stop' }
+  /** A graceful stop began: answer every response with Connection: close (keep accepting). */
+  | { type: 'drain' }
   /** A configuration reload: switch the proxy to these options (validated by the supervisor). */
   | { type: 'config'; generation: number; proxy: ProxyOptions; sendTimeout: number }
   /** Certificates were reloaded: serve new handshakes with these. */

@@ -229,6 +229,13 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
     if (stopping) return;
     stopping = true;
     watcher?.close();
+    // From here /ready answers 503 and every response says Connection: close; the listeners keep
+    // accepting for drain_delay, while load balancers take this process out of rotation.
+    for (const s of slots) if (s.child?.connected) s.child.send({ type: 'drain' } satisfies ToWorker);
+    if (config.drainDelay > 0) {
+      log.info({ drainDelay: config.drainDelay }, 'draining: not ready, still accepting');
+      await new Promise((r) => setTimeout(r, config.drainDelay));
+    }
     health.stop();
     log.info({ timeout: config.shutdownTimeout }, 'stopping: finishing requests in flight');
     const exits = slots.map(

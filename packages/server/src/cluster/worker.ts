@@ -7,7 +7,7 @@
 import { createProxy, type ExchangeResult, type Proxy, type ProxyHooks, type ProxyOptions } from '@portcullis/core';
 import { workerStatus } from '../admin/status.js';
 import type { ServerConfig } from '../config/index.js';
-import { setSendTimeout } from '../frontend/downstream.js';
+import { setSendTimeout, startDraining } from '../frontend/downstream.js';
 import { addressOf, closeAll, listen, reloadCertificates, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
 import { closeWebSockets } from '../frontend/websocket.js';
@@ -141,6 +141,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
+    startDraining();
     // Stop accepting, let requests in flight finish (bounded), then close what is left.
     for (const l of listening) stopAccepting(uws, l);
     // WebSockets do not end by themselves: clients are told the server is going away (1001).
@@ -158,6 +159,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   };
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') stop();
+    else if (msg.type === 'drain') startDraining();
     else if (msg.type === 'config' && !stopping) applyConfig(msg.generation, msg.proxy, msg.sendTimeout);
     else if (msg.type === 'reload' && !stopping) void reload(msg.generation, msg.tls);
   });

@@ -222,6 +222,7 @@ function commandLineConfig(args: ParsedArgs, upstream: string, protocol: 'http' 
       websocket: { ...websocketDefaults },
     },
     shutdownTimeout: serverDefaults.shutdownTimeout,
+    drainDelay: serverDefaults.drainDelay,
     sendTimeout: serverDefaults.sendTimeout,
     admin: demo ? { host: adminDefaults.host, port: adminDefaults.port, token: null, tokenFile: null, scrapeTimeout: adminDefaults.scrapeTimeout } : null,
   };

@@ -121,6 +121,11 @@ export interface ServerConfig {
   proxy: ProxyOptions;
   /** How long (ms) a graceful stop waits for requests in flight; default 10000. */
   shutdownTimeout: number;
+  /**
+   * How long (ms) after SIGTERM the listeners keep accepting while /ready answers 503, so load
+   * balancers stop sending first; default 0.
+   */
+  drainDelay: number;
   /** How long (ms) a client may take no bytes of a response before it is closed; default 60000. */
   sendTimeout: number;
   /** The admin endpoint, or null (off, the default). */
@@ -141,5 +146,6 @@ export const serverDefaults = {
   logLevel: 'info' as LogLevel,
   accessLog: true,
   shutdownTimeout: 10_000,
+  drainDelay: 0,
   sendTimeout: 60_000,
 };

@@ -81,9 +81,10 @@ export class UwsDownstream implements Downstream {
     this.done = true;
     const res = this.res;
     res.cork(() => {
-      this.writeHeaders(status, reason, headers);
+      // Draining: end(…, true) closes the connection after this response and says so itself.
+      this.writeHeaders(status, reason, headers, bodyless);
       if (bodyless) res.endWithoutBody();
-      else res.end(body ?? '');
+      else res.end(body ?? '', draining);
     });
   }
 
@@ -218,7 +219,8 @@ export class UwsDownstream implements Downstream {
     }
   }
 
-  private writeHeaders(status: number, reason: string, headers: string[]): void {
+  /** `sayClose`: add Connection: close while draining (uWS adds it itself to an end(…, true)). */
+  private writeHeaders(status: number, reason: string, headers: string[], sayClose = true): void {
     this.resumeBeforeWrite();
     const res = this.res;
     res.writeStatus(statusLine(status, reason));
@@ -233,7 +235,17 @@ export class UwsDownstream implements Downstream {
       }
     }
     for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    // The process is stopping: the client should take its next request elsewhere (nginx does
+    // the same while it shuts down), not send it on a connection about to close.
+    if (draining && sayClose) res.writeHeader('connection', 'close');
   }
+}
+
+/** Set once a graceful stop begins (this worker's), never cleared: the process is going. */
+let draining = false;
+
+export function startDraining(): void {
+  draining = true;
 }
 
 /** Whether header `name` (any case) is one of `extra`'s names (lower case). */
