@@ -10,6 +10,7 @@ import type { Scraper, ScrapeResult, ScrapeTarget } from './scrape.js';
 import { json, text, type AdminRoutes } from './server.js';
 import type { WorkerStatus } from './status.js';
 import type { ConfigReloadResult } from '../cluster/config-reload.js';
+import type { RollingResult } from '../cluster/supervisor.js';
 
 export interface AdminContext {
   /** How long to wait for the workers' answers (ms). */
@@ -24,6 +25,8 @@ export interface AdminContext {
   status(answers: WorkerStatus[], results: ScrapeResult[]): Record<string, unknown>;
   /** Read the configuration file again and switch the workers to it (as SIGHUP does). */
   reload(): Promise<ConfigReloadResult>;
+  /** Replace every worker, one at a time (as SIGUSR2 does). */
+  restartWorkers(): Promise<RollingResult>;
 }
 
 export function adminRoutes(ctx: AdminContext): AdminRoutes {
@@ -50,6 +53,12 @@ export function adminRoutes(ctx: AdminContext): AdminRoutes {
         const r = await ctx.reload();
         // 422: the file as it is now cannot be served; the running configuration stays.
         return json(r.ok ? 200 : 422, r);
+      },
+    },
+    '/workers/restart': {
+      POST: async () => {
+        const r = await ctx.restartWorkers();
+        return json(r.ok ? 200 : 503, r);
       },
     },
     '/status': {

@@ -35,6 +35,22 @@ const WORKER_LOG_FD = 4;
 /** A worker that lived this long was healthy: its next crash restarts it at once. */
 const HEALTHY_AFTER = 10_000;
 
+export interface RollingResult {
+  ok: boolean;
+  /** Workers replaced. */
+  workers: number;
+  ms: number;
+}
+
+/** Whether the kernel moves connections queued on a closing SO_REUSEPORT listener to another. */
+function tcpMigrateReq(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 interface Slot {
   index: number;
   child: ChildProcess | null;
@@ -126,6 +142,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
           metrics,
           readiness,
           reload: () => reloader.reload('POST /reload'),
+          restartWorkers: () => rollingRestart('POST /workers/restart'),
           status: (answers, results) =>
             statusDocument({
               version,
@@ -171,7 +188,12 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
     else log.error({ generation: gen, failed: wait.failed }, 'certificates reloaded, but some workers kept the previous ones (see their log lines)');
   };
 
-  const spawn = (slot: Slot): void => {
+  /** Old workers a rolling restart replaced: they drain and exit, and are not restarted. */
+  const retiring = new Set<ChildProcess>();
+  /** Resolves when a given worker says it listens. */
+  const readyWaiters = new Map<ChildProcess, () => void>();
+
+  const spawn = (slot: Slot): ChildProcess => {
     const child = fork(workerEntry, [], {
       stdio: ['ignore', 2, 'inherit', 'ipc', 1],
       env: { ...process.env, PORTCULLIS_LOG_FD: String(WORKER_LOG_FD), PORTCULLIS_WORKER_INDEX: String(slot.index) },
@@ -183,6 +205,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
       if (scraper.onMessage(msg)) return;
       if (msg.type === 'ready') {
         slot.ready = true;
+        readyWaiters.get(child)?.();
         if (!announced && slots.every((s) => s.ready)) {
           announced = true;
           // Scripts and tests wait for this line: it is written at any level but silent.
@@ -206,6 +229,13 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
       }
     });
     child.on('exit', (code, signal) => {
+      readyWaiters.get(child)?.();
+      readyWaiters.delete(child);
+      if (retiring.delete(child)) {
+        log.info({ worker: child.pid, code, signal }, 'replaced worker exited');
+        return;
+      }
+      if (slot.child !== child) return;
       slot.child = null;
       slot.ready = false;
       // Its replacement starts with the current certificates: it owes no reload confirmation.
@@ -223,6 +253,54 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
       }, slot.backoff);
     });
     child.send({ type: 'start', config, tls: certificates.material, ...health.startState() } satisfies ToWorker);
+    return child;
+  };
+
+  /**
+   * Replace every worker, one slot at a time: the new process starts and listens (SO_REUSEPORT:
+   * both share the port) before the old one drains (Connection: close), stops accepting and
+   * finishes its requests. Connections queued on the old listener when it closes are moved to
+   * the new one by the kernel when net.ipv4.tcp_migrate_req is 1, and reset otherwise.
+   */
+  let rolling: Promise<RollingResult> | null = null;
+  const rollingRestart = (trigger: string): Promise<RollingResult> => {
+    if (rolling !== null) return rolling;
+    const run = async (): Promise<RollingResult> => {
+      const started = Date.now();
+      if (!tcpMigrateReq()) {
+        log.warn('net.ipv4.tcp_migrate_req is 0: connections queued on a replaced worker\'s listener as it closes are reset (sysctl -w net.ipv4.tcp_migrate_req=1 moves them to the new worker)');
+      }
+      log.info({ trigger, workers: slots.length }, 'rolling restart: replacing the workers one at a time');
+      let replaced = 0;
+      for (const slot of slots) {
+        if (stopping) break;
+        const old = slot.child;
+        const listening = new Promise<void>((resolve) => {
+          const fresh = spawn(slot);
+          readyWaiters.set(fresh, resolve);
+        });
+        // The old process listens until the new one does: the slot stays ready throughout.
+        if (old !== null) slot.ready = true;
+        await listening;
+        readyWaiters.delete(slot.child!);
+        if (old === null || old.exitCode !== null) continue;
+        retiring.add(old);
+        const exited = new Promise<void>((resolve) => old.once('exit', () => resolve()));
+        if (old.connected) {
+          old.send({ type: 'drain' } satisfies ToWorker);
+          old.send({ type: 'stop' } satisfies ToWorker);
+        } else old.kill('SIGTERM');
+        const killer = setTimeout(() => old.kill('SIGKILL'), config.shutdownTimeout + 2_000);
+        await exited;
+        clearTimeout(killer);
+        replaced++;
+      }
+      const result: RollingResult = { ok: !stopping, workers: replaced, ms: Date.now() - started };
+      log.info({ trigger, ...result }, 'rolling restart done');
+      return result;
+    };
+    rolling = run().finally(() => (rolling = null));
+    return rolling;
   };
 
   const shutdown = async (code: number): Promise<void> => {
@@ -292,6 +370,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
   };
   const watcher = certificates.watchedFiles().length > 0 ? new FileWatcher(certificates.watchedFiles(), () => reload('file change'), log) : null;
 
+  process.on('SIGUSR2', () => void rollingRestart('SIGUSR2'));
   process.on('SIGHUP', () => {
     // As nginx: the configuration, then the certificates, read again.
     log.info('SIGHUP received: reloading the configuration and the certificates');
