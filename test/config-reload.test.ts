@@ -141,7 +141,7 @@ t.test('a broken file on reload: the running configuration stays; the error is a
   await cli.waitForLine((l) => l.msg === 'configuration reloaded' && l['trigger'] === 'SIGHUP', 10_000, 'the SIGHUP reload');
 });
 
-t.test('a route and an upstream added by a reload serve at once; a server removed drains; listener changes wait for a restart', T, async (t) => {
+t.test('a route and an upstream added by a reload serve at once; a server removed drains; a new listener and worker count apply by a rolling restart', T, async (t) => {
   const one = await named(t, 'one');
   const extra = await named(t, 'extra');
   const gone = await named(t, 'gone');
@@ -153,14 +153,21 @@ t.test('a route and an upstream added by a reload serve at once; a server remove
   // Keep-alive connections to both servers of "pair".
   for (let i = 0; i < 6; i++) await request({ port, path: '/' });
   t.ok(gone.connections > 0);
+  const port2 = await freePort();
+  const before = cli.children().sort();
   const text = configText(port, adminPort, 'pair', { one, extra }, wsOrigin.port, '')
     .replace('  ws: {', `  pair: { servers: [127.0.0.1:${one.port}] }\n  ws: {`)
     .replace('routes:\n', 'routes:\n  - { path: /extra/, upstream: extra }\n')
-    .replace(`listen: [127.0.0.1:${port}]`, `listen: [127.0.0.1:${port}, 127.0.0.1:${await freePort()}]`);
+    .replace(`listen: [127.0.0.1:${port}]`, `listen: [127.0.0.1:${port}, 127.0.0.1:${port2}]`)
+    .replace('workers: 2', 'workers: 3');
   writeFileSync(cli.configPath, text);
   const r = await reload(adminPort);
   t.equal(r.status, 200);
-  t.same(r.body['needsRestart'], ['listen'], 'the new listener is reported as waiting for a restart');
+  t.same(r.body['needsRestart'], [], 'nothing waits for a restart');
+  t.equal((await request({ port: port2, path: '/extra/y' })).body.toString(), 'extra', 'the new listener serves');
+  const after = cli.children();
+  t.equal(after.length, 3, 'three workers now');
+  t.same(after.filter((p) => before.includes(p)), [], 'each worker was replaced, one at a time');
   t.equal((await request({ port, path: '/extra/x' })).body.toString(), 'extra', 'the added route and upstream serve at once');
   for (let i = 0; i < 6; i++) t.equal((await request({ port, path: '/' })).body.toString(), 'one', 'the removed server gets nothing');
   // Its idle keep-alive connections were closed by both workers.

@@ -37,6 +37,11 @@ export interface ConfigReloaderDeps {
   workers(): Array<{ pid: number; send(msg: ToWorker): void }>;
   log: Logger;
   counted(result: 'success' | 'failure'): void;
+  /**
+   * Apply what only new worker processes take (listeners, worker count, logging) by a rolling
+   * restart; null when done, else why not.
+   */
+  rollover(next: ServerConfig): Promise<string | null>;
 }
 
 interface Waiting {
@@ -97,8 +102,8 @@ export class ConfigReloader {
       return fail(err instanceof Error ? err.message : String(err));
     }
     const current = deps.current();
-    const needsRestart = restartOnly(current, next);
-    const adopted: ServerConfig = { ...current, proxy: next.proxy, sendTimeout: next.sendTimeout, drainDelay: next.drainDelay };
+    const changed = restartOnly(current, next);
+    const adopted: ServerConfig = { ...current, proxy: next.proxy, sendTimeout: next.sendTimeout, drainDelay: next.drainDelay, shutdownTimeout: next.shutdownTimeout };
     const generation = ++this.generation;
     const workers = deps.workers();
     const w: Waiting = { pids: new Set(workers.map((x) => x.pid)), failures: [], kept: 0, drained: 0, done: () => {} };
@@ -115,6 +120,13 @@ export class ConfigReloader {
     // Adopted even if a worker failed: the others switched, and a replaced worker starts with it.
     deps.adopt(adopted);
     if (w.failures.length > 0) return fail(`some workers kept the previous configuration: ${w.failures.join('; ')}`);
+    // Listeners, the worker count and logging: new worker processes, one at a time.
+    if (changed.some((k) => k === 'listen' || k === 'workers' || k === 'log')) {
+      const problem = await deps.rollover(next);
+      if (problem !== null) return fail(`routes and upstreams switched, but not the listeners: ${problem}`);
+    }
+    // The admin endpoint is the supervisor's own: it changes with a restart of the process.
+    const needsRestart = changed.filter((k) => k === 'admin');
     deps.counted('success');
     this.last = { at: new Date().toISOString(), trigger, ok: true, error: null, needsRestart };
     const summary = { generation, workers: workers.length, kept: w.kept, drained: w.drained, needsRestart };
@@ -134,6 +146,5 @@ function restartOnly(a: ServerConfig, b: ServerConfig): string[] {
   if (a.workers !== b.workers) keys.push('workers');
   if (!same(a.admin, b.admin)) keys.push('admin');
   if (a.logLevel !== b.logLevel || a.accessLog !== b.accessLog) keys.push('log');
-  if (a.shutdownTimeout !== b.shutdownTimeout) keys.push('shutdown_timeout');
   return keys;
 }

@@ -86,7 +86,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
   }
 
   // Certificates are read and checked here, once, and handed to every worker.
-  const certificates = new CertificateStore(config.listeners, log);
+  let certificates = new CertificateStore(config.listeners, log);
   try {
     certificates.loadAll();
   } catch (err) {
@@ -114,7 +114,9 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
     return { ready: true };
   };
   const version = packageVersion();
+  let rollover: (next: ServerConfig) => Promise<string | null> = async () => 'not ready';
   const reloader = new ConfigReloader({
+    rollover: (next) => rollover(next),
     reread,
     current: () => config,
     adopt: (next) => {
@@ -263,7 +265,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
    * the new one by the kernel when net.ipv4.tcp_migrate_req is 1, and reset otherwise.
    */
   let rolling: Promise<RollingResult> | null = null;
-  const rollingRestart = (trigger: string): Promise<RollingResult> => {
+  /** `count`: only the first slots (those that existed before a reload added some). */
+  const rollingRestart = (trigger: string, count = slots.length): Promise<RollingResult> => {
     if (rolling !== null) return rolling;
     const run = async (): Promise<RollingResult> => {
       const started = Date.now();
@@ -272,7 +275,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
       }
       log.info({ trigger, workers: slots.length }, 'rolling restart: replacing the workers one at a time');
       let replaced = 0;
-      for (const slot of slots) {
+      for (const slot of slots.slice(0, count)) {
         if (stopping) break;
         const old = slot.child;
         const listening = new Promise<void>((resolve) => {
@@ -368,7 +371,48 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
     }
     awaiting.set(gen, { pids, failed: 0, timer });
   };
-  const watcher = certificates.watchedFiles().length > 0 ? new FileWatcher(certificates.watchedFiles(), () => reload('file change'), log) : null;
+  const watch = (): FileWatcher | null =>
+    certificates.watchedFiles().length > 0 ? new FileWatcher(certificates.watchedFiles(), () => reload('file change'), log) : null;
+  let watcher = watch();
+
+  /**
+   * A reload changed what only new worker processes can take (listeners, the worker count,
+   * logging): adopt it and replace the workers one at a time, as a rolling restart. Listeners'
+   * certificates are loaded first; if they cannot be, nothing changes.
+   */
+  rollover = async (next: ServerConfig): Promise<string | null> => {
+    if (JSON.stringify(next.listeners) !== JSON.stringify(config.listeners)) {
+      const store = new CertificateStore(next.listeners, log);
+      try {
+        store.loadAll();
+      } catch (err) {
+        return `the new listeners' certificates: ${(err as Error).message}`;
+      }
+      certificates = store;
+      watcher?.close();
+      watcher = watch();
+    }
+    config = { ...config, listeners: next.listeners, workers: next.workers, logLevel: next.logLevel, accessLog: next.accessLog };
+    // Fewer workers: the last slots drain and go. More: new slots start.
+    while (slots.length > config.workers) {
+      const slot = slots.pop()!;
+      const child = slot.child;
+      if (child === null || child.exitCode !== null) continue;
+      retiring.add(child);
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.send({ type: 'drain' } satisfies ToWorker);
+      child.send({ type: 'stop' } satisfies ToWorker);
+      await exited;
+    }
+    const existing = slots.length;
+    while (slots.length < config.workers) {
+      const slot: Slot = { index: slots.length, child: null, startedAt: 0, backoff: 0, ready: false, restarts: 0 };
+      slots.push(slot);
+      spawn(slot);
+    }
+    if (existing > 0) await rollingRestart('configuration reload', existing);
+    return null;
+  };
 
   process.on('SIGUSR2', () => void rollingRestart('SIGUSR2'));
   process.on('SIGHUP', () => {
