@@ -45,6 +45,7 @@ t.test('demo mode: no --to and no --config', async (t) => {
     demo: true,
     shutdownTimeout: 10_000,
     drainDelay: 0,
+    watch: false,
     sendTimeout: 60_000,
     admin: { host: adminDefaults.host, port: adminDefaults.port, token: null, tokenFile: null, scrapeTimeout: adminDefaults.scrapeTimeout },
     proxy: {

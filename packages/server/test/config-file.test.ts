@@ -28,6 +28,7 @@ t.test('a file with only one upstream gets every default and an implied catch-al
     demo: false,
     shutdownTimeout: 10_000,
     drainDelay: 0,
+    watch: false,
     sendTimeout: 60_000,
     admin: null,
     proxy: {

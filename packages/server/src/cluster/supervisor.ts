@@ -6,6 +6,8 @@
  * one stopped, so that it answers throughout.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { formatHostPort } from '@portcullis/core';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +42,15 @@ export interface RollingResult {
   /** Workers replaced. */
   workers: number;
   ms: number;
+}
+
+/** The sha256 of a file's content, or null when it cannot be read (being replaced). */
+function fileDigest(path: string): string | null {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return null;
+  }
 }
 
 /** Whether the kernel moves connections queued on a closing SO_REUSEPORT listener to another. */
@@ -310,6 +321,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
     if (stopping) return;
     stopping = true;
     watcher?.close();
+    configWatcher?.close();
     // From here /ready answers 503 and every response says Connection: close; the listeners keep
     // accepting for drain_delay, while load balancers take this process out of rotation.
     for (const s of slots) if (s.child?.connected) s.child.send({ type: 'drain' } satisfies ToWorker);
@@ -374,6 +386,22 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
   const watch = (): FileWatcher | null =>
     certificates.watchedFiles().length > 0 ? new FileWatcher(certificates.watchedFiles(), () => reload('file change'), log) : null;
   let watcher = watch();
+
+  // `watch: true`: the configuration file's changes reload it, when its content changed.
+  const configWatcher =
+    config.watch && reread !== null
+      ? new FileWatcher([resolve(config.source)], () => {
+          const digest = fileDigest(resolve(config.source));
+          if (digest === null) return;
+          if (digest === configDigest) {
+            log.info({ config: config.source }, 'configuration file changed on disk but not its content: not reloaded');
+            return;
+          }
+          configDigest = digest;
+          void reloader.reload('file change');
+        }, log)
+      : null;
+  let configDigest = config.watch ? fileDigest(resolve(config.source)) : null;
 
   /**
    * A reload changed what only new worker processes can take (listeners, the worker count,

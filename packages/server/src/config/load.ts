@@ -223,6 +223,7 @@ function commandLineConfig(args: ParsedArgs, upstream: string, protocol: 'http' 
     },
     shutdownTimeout: serverDefaults.shutdownTimeout,
     drainDelay: serverDefaults.drainDelay,
+    watch: serverDefaults.watch,
     sendTimeout: serverDefaults.sendTimeout,
     admin: demo ? { host: adminDefaults.host, port: adminDefaults.port, token: null, tokenFile: null, scrapeTimeout: adminDefaults.scrapeTimeout } : null,
   };

@@ -44,7 +44,7 @@ import {
   formatDuration,
 } from './values.js';
 
-const topLevelKeys = ['workers', 'log', 'shutdown_timeout', 'drain_delay', 'send_timeout', 'listen', 'admin', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'limits', 'upstreams', 'routes'] as const;
+const topLevelKeys = ['workers', 'log', 'watch', 'shutdown_timeout', 'drain_delay', 'send_timeout', 'listen', 'admin', 'trusted_proxies', 'forwarded', 'via', 'websocket', 'limits', 'upstreams', 'routes'] as const;
 const logKeys = ['level', 'access'] as const;
 const upstreamKeys = [
   'servers',
@@ -436,6 +436,7 @@ export function buildServerConfig(outer: SchemaContext, value: unknown, source: 
       limits: buildLimits(ctx, root),
     },
     shutdownTimeout: field(ctx, root, [], 'shutdown_timeout', (v) => checkDuration(v, '10s'), serverDefaults.shutdownTimeout, '10s'),
+    watch: field(ctx, root, [], 'watch', (v) => checkBoolean(v, 'write true to reload when this file changes, or false (the default)'), serverDefaults.watch, 'false'),
     drainDelay: field(ctx, root, [], 'drain_delay', (v) => (v === 0 || v === '0' || v === 'off' || v === false || (typeof v === 'string' && /^0+(ms|s|m)?$/.test(v)) ? { ok: true, value: 0 } : checkDuration(v, '5s')), serverDefaults.drainDelay, '0s'),
     sendTimeout: field(ctx, root, [], 'send_timeout', (v) => checkDuration(v, '60s'), serverDefaults.sendTimeout, '60s'),
     admin: null,

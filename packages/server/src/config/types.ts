@@ -126,6 +126,8 @@ export interface ServerConfig {
    * balancers stop sending first; default 0.
    */
   drainDelay: number;
+  /** Reload when the configuration file changes (a Kubernetes ConfigMap's symlink swap too); default false. */
+  watch: boolean;
   /** How long (ms) a client may take no bytes of a response before it is closed; default 60000. */
   sendTimeout: number;
   /** The admin endpoint, or null (off, the default). */
@@ -147,5 +149,6 @@ export const serverDefaults = {
   accessLog: true,
   shutdownTimeout: 10_000,
   drainDelay: 0,
+  watch: false,
   sendTimeout: 60_000,
 };
