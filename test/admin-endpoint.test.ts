@@ -129,7 +129,7 @@ upstreams:
   );
 
   await t.test('bearer token', async (t) => {
-    for (const path of ['/metrics', '/live', '/ready', '/status', '/nope']) {
+    for (const path of ['/metrics', '/status', '/nope']) {
       const none = await get(adminPort, path);
       t.equal(none.status, 401, `${path} without a token: 401`);
       t.match(none.header('www-authenticate')[0], /^Bearer /, 'with a Bearer challenge');
@@ -137,8 +137,12 @@ upstreams:
       t.equal(wrong.status, 401, `${path} with a wrong token: 401`);
       t.match(wrong.header('www-authenticate')[0], /invalid_token/);
     }
-    t.equal((await get(adminPort, '/live', { token: 'short' })).status, 401, 'a token of another length: 401');
-    t.equal((await get(adminPort, '/live', { token })).status, 200, 'the right token: 200');
+    t.equal((await get(adminPort, '/status', { token: 'short' })).status, 401, 'a token of another length: 401');
+    t.equal((await get(adminPort, '/status', { token })).status, 200, 'the right token: 200');
+    // The probes are open: they say only whether the process is up and ready.
+    t.equal((await get(adminPort, '/live')).status, 200, '/live without a token: 200');
+    t.equal((await get(adminPort, '/ready')).status, 200, '/ready without a token: 200');
+    t.equal((await get(adminPort, '/reload', { method: 'POST' })).status, 401, 'POST /reload without a token: 401');
     t.equal((await get(adminPort, '/metrics', { token })).status, 200);
   });
 

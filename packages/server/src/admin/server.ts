@@ -8,7 +8,8 @@
  *   GET /metrics  Prometheus text, summed over the workers
  *   GET /status   JSON: workers, upstreams and servers, certificates
  *
- * With `admin.token_file`, every request needs `Authorization: Bearer <token>` (401 otherwise).
+ * With `admin.token_file`, every request but GET /live and /ready needs `Authorization: Bearer <token>`
+ * (401 otherwise): the probes say only up and ready, and a probe should need no secret.
  * Unknown paths get 404, other methods 405 (HEAD is served as GET).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -57,12 +58,15 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, r: AdminRespo
 export async function startAdminServer(config: AdminConfig, routes: AdminRoutes, log: Logger): Promise<AdminServer> {
   const token = config.token === null ? null : digest(config.token);
   const server = http.createServer((req, res) => {
-    if (token !== null && !bearerMatches(req.headers.authorization, token)) {
+    const path = (req.url ?? '/').split('?')[0]!;
+    // The probes say only "up" and "ready": open, so that Kubernetes' httpGet probes and load
+    // balancers' health checks need no secret in their configuration. Everything else is guarded.
+    const probe = (path === '/live' || path === '/ready') && (req.method === 'GET' || req.method === 'HEAD');
+    if (token !== null && !probe && !bearerMatches(req.headers.authorization, token)) {
       const challenge = req.headers.authorization === undefined ? 'Bearer realm="portcullis"' : 'Bearer realm="portcullis", error="invalid_token"';
       send(req, res, text(401, 'unauthorized: send Authorization: Bearer <token>\n'), { 'www-authenticate': challenge });
       return;
     }
-    const path = (req.url ?? '/').split('?')[0]!;
     const route = Object.hasOwn(routes, path) ? routes[path]! : undefined;
     if (route === undefined) {
       send(req, res, text(404, `not found: ${Object.keys(routes).join(', ')}\n`));
