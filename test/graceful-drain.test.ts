@@ -5,9 +5,10 @@
  * the process exits. No client loses a request it sent: the only errors are refused connections
  * once the listeners are closed (a client then goes to another replica).
  */
-import http from 'node:http';
+import type http from 'node:http';
 import t from 'tap';
 import { request } from './lib/client.js';
+import { keepAliveLoad } from './lib/keepalive-load.js';
 import { startOrigin } from './lib/origins.js';
 import { startCliWithConfig } from './lib/tls.js';
 import { freePort, waitFor } from './lib/util.js';
@@ -33,34 +34,8 @@ upstreams:
 `,
     port,
   );
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
-  t.teardown(() => agent.destroy());
-  interface Outcome {
-    at: number;
-    status: number;
-    connection: string | undefined;
-    error: string | null;
-    /** Sent on a keep-alive connection that had carried a request before. */
-    reused: boolean;
-  }
-  const outcomes: Outcome[] = [];
-  let running = true;
-  const one = (): Promise<Outcome> =>
-    new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ at: Date.now(), status: res.statusCode ?? 0, connection: res.headers.connection, error: null, reused: req.reusedSocket }));
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({ at: Date.now(), status: 0, connection: undefined, error: err.code ?? err.message, reused: req.reusedSocket }));
-    });
-  const loop = async (): Promise<void> => {
-    while (running) {
-      const o = await one();
-      outcomes.push(o);
-      if (o.error === 'ECONNREFUSED') return; // the listeners are closed: this client moves on
-    }
-  };
-  const loops = Array.from({ length: 6 }, loop);
+  const load = keepAliveLoad(t, port);
+  const outcomes = load.outcomes;
   await waitFor(() => outcomes.length >= 200, 10_000, 'load before the stop');
   const slow = request({ port, path: '/slow', timeout: 15_000 });
   await waitFor(() => held.length === 1, 5000, 'the slow request at the origin');
@@ -74,10 +49,9 @@ upstreams:
   // During drain_delay: requests still succeed, now with Connection: close.
   if (drainDelay > 0) await waitFor(() => outcomes.some((o) => o.at > termAt + 300 && o.status === 200), 3000, 'a request served while draining');
   const closedAt = await waitFor(() => outcomes.find((o) => o.error === 'ECONNREFUSED')?.at ?? false, 10_000, 'the listeners to close');
-  running = false;
   held[0]!.end('slow done');
   t.equal((await slow).body.toString(), 'slow done', 'the request in flight at SIGTERM finished');
-  await Promise.all(loops);
+  await load.stop();
   const exited = await cli.exited;
   t.equal(exited.code, 0, 'the process exited cleanly');
 

@@ -7,9 +7,9 @@
  * the test counts them (it does not change the machine's setting).
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import t from 'tap';
 import { request } from './lib/client.js';
+import { keepAliveLoad } from './lib/keepalive-load.js';
 import { startOrigin } from './lib/origins.js';
 import { startCliWithConfig } from './lib/tls.js';
 import { freePort, waitFor } from './lib/util.js';
@@ -40,27 +40,10 @@ upstreams:
 `,
     port,
   );
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
-  t.teardown(() => agent.destroy());
-  interface Outcome {
-    status: number;
-    error: string | null;
-    reused: boolean;
-  }
-  const outcomes: Outcome[] = [];
+  const load = keepAliveLoad(t, port);
+  const outcomes = load.outcomes;
   const notReady: number[] = [];
   let running = true;
-  const one = (): Promise<Outcome> =>
-    new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, error: null, reused: req.reusedSocket }));
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, error: err.code ?? err.message, reused: req.reusedSocket }));
-    });
-  const loops = Array.from({ length: 6 }, async () => {
-    while (running) outcomes.push(await one());
-  });
   const readiness = (async () => {
     while (running) {
       const r = await request({ port: adminPort, path: '/ready' });
@@ -83,7 +66,7 @@ upstreams:
   await cli.waitForLine((l) => l.msg === 'rolling restart done' && l['trigger'] === 'SIGUSR2', 30_000, 'the SIGUSR2 restart');
   await waitFor(() => outcomes.length >= mark + 200, 10_000, 'load after the restarts');
   running = false;
-  await Promise.all([...loops, readiness]);
+  await Promise.all([load.stop(), readiness]);
 
   t.same(notReady, [], '/ready answered 200 throughout');
   const ok = outcomes.filter((o) => o.status === 200).length;
