@@ -433,7 +433,7 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
     const connectFailed = kind === FailureKind.Connect || kind === FailureKind.ConnectTimeout || kind === FailureKind.Tls;
     if (connectFailed && this.resHead === null && this.failToConnect(err)) return;
     if (this.errorWhileProxy(err)) return;
-    if (this.resHead === null && !connectFailed && this.nextUpstream(kind === FailureKind.ReadTimeout ? 'timeout' : kind === FailureKind.Reset || kind === FailureKind.Protocol ? 'error' : null)) return;
+    if (this.resHead === null && !connectFailed && this.nextUpstream(err)) return;
     this.error = err;
     const status = statusFor(err.kind);
     this.host.errorResponse(this.down, status, this.noBody);
@@ -467,13 +467,19 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
   }
 
   /**
-   * Whether a failure before the response head may go to another server (`retry.on`): only for
-   * idempotent requests of which no body byte went out, since a body once sent cannot be sent again.
+   * Where a request goes after `condition` (one of `retry.on`), or null: only idempotent requests
+   * of which no body byte went out, since a body once sent cannot be sent again.
    */
-  private nextUpstream(condition: RetryCondition | null): boolean {
-    if (condition === null || this.bodyBytesSent > 0 || !IDEMPOTENT.has(this.request.method)) return false;
-    if (!this.group.options.retry.on.includes(condition)) return false;
-    const next = this.nextServer();
+  private retryElsewhere(condition: RetryCondition): Pool | null {
+    if (this.bodyBytesSent > 0 || !IDEMPOTENT.has(this.request.method)) return null;
+    return this.group.options.retry.on.includes(condition) ? this.nextServer() : null;
+  }
+
+  /** A failure before the response head: a timeout, or (`error`) a broken connection. */
+  private nextUpstream(err: UpstreamError): boolean {
+    const kind = err.kind;
+    const condition = kind === FailureKind.ReadTimeout ? 'timeout' : kind === FailureKind.Reset || kind === FailureKind.Protocol ? 'error' : null;
+    const next = condition === null ? null : this.retryElsewhere(condition);
     if (next === null) return false;
     this.again(next, false);
     return true;
@@ -481,13 +487,9 @@ export class ProxyExchange implements Exchange, PoolRequest, ExchangeResult {
 
   /** A 502/503/504 the request may be retried past: read it to its end, drop it, try the next server. */
   private retryOnStatus(status: number): boolean {
-    if (this.upgrade !== null || this.bodyBytesSent > 0 || !IDEMPOTENT.has(this.request.method)) return false;
-    const on = this.group.options.retry.on;
-    if (!on.includes(status === 502 ? 'http_502' : status === 503 ? 'http_503' : 'http_504')) return false;
-    const next = this.nextServer();
-    if (next === null) return false;
-    this.retryTo = next;
-    return true;
+    if (this.upgrade !== null) return false;
+    this.retryTo = this.retryElsewhere(status === 502 ? 'http_502' : status === 503 ? 'http_503' : 'http_504');
+    return this.retryTo !== null;
   }
 
   /**
