@@ -62,26 +62,15 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   // Metrics are counted only with the admin endpoint on; without it the hooks are the access log's.
   let created: Proxy | null = null;
   const metrics = config.admin ? new WorkerMetrics({ proxy: () => created, inflight: () => inflight, worker: Number(process.env['PORTCULLIS_WORKER_INDEX']) || 0 }) : null;
-  const hooks: ProxyHooks =
-    metrics === null
-      ? {
-          logging(r: ExchangeResult) {
-            inflight--;
-            if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
-            accessLog?.write(r);
-          },
-        }
-      : {
-          logging(r: ExchangeResult) {
-            inflight--;
-            metrics.request(r);
-            if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
-            accessLog?.write(r);
-          },
-          upstreamResponse(_req, server, _head, elapsed) {
-            metrics.responseHead(server, elapsed);
-          },
-        };
+  const hooks: ProxyHooks = {
+    logging(r: ExchangeResult) {
+      inflight--;
+      metrics?.request(r);
+      if (r.error !== null) log.warn({ upstream: r.upstream, err: r.error.message, path: r.request.url }, 'upstream error');
+      accessLog?.write(r);
+    },
+  };
+  if (metrics !== null) hooks.upstreamResponse = (_req, server, _head, elapsed) => metrics.responseHead(server, elapsed);
   hooks.health = (upstream, server, change) => {
     const where = { upstream: upstream.name, server: server.label };
     if (change.kind === 'ejected') {
