@@ -318,3 +318,20 @@ t.test('a server stopped and started again by the test: ejected while down, used
   for (let i = 0; i < 4; i++) seen.add((await get(h.port, '/')).body);
   t.ok(seen.has('b2'), 'the restarted server takes requests again');
 });
+
+t.test('retry.timeout: no new attempt once that long has passed since the first began', async (t) => {
+  const slow503 = await origin(t, 'slow', { status: () => 503, delay: 400 });
+  const ok = await origin(t, 'ok');
+  const servers = [local(slow503.port), local(ok.port)];
+  const noHealth = { ...passiveHealthDefaults, consecutiveFailures: 0 };
+  const bounded = await proxyWith(t, { servers, retry: { on: ['http_503'], tries: 0, timeout: 150 }, passiveHealth: noHealth });
+  const late = await get(bounded.port, '/');
+  t.equal(late.status, 503, 'the 503 came after 400 ms, past the 150 ms bound: passed through');
+  t.equal(ok.hits, 0);
+  t.equal(bounded.logged[0]!.retries, 0);
+  const roomy = await proxyWith(t, { servers, retry: { on: ['http_503'], tries: 0, timeout: 5_000 }, passiveHealth: noHealth });
+  const retried = await get(roomy.port, '/');
+  t.equal(retried.status, 200, 'within the bound: retried on the next server');
+  t.equal(retried.body, 'ok');
+  t.equal(roomy.logged[0]!.retries, 1);
+});
