@@ -49,12 +49,12 @@ class Waiter implements Timed {
 
 export class Pool implements ConnectionOwner, ServerInfo {
   readonly address: ServerAddress;
-  /** Position in its upstream's servers (a reload may move it). */
-  index: number;
+  /** Position in its upstream's servers (a reload may move it). Set by adopt(). */
+  index!: number;
   /** `host:port`, for logs and the default Host header. */
   readonly label: string;
-  weight: number;
-  backup: boolean;
+  weight!: number;
+  backup!: boolean;
   readonly readTimeout: number;
   readonly sendTimeout: number;
   readonly stats: ServerStats = {
@@ -69,9 +69,9 @@ export class Pool implements ConnectionOwner, ServerInfo {
 
   // ---- health: the balancer reads `usable`, kept up to date at every transition
   /** The balancer may choose it: not down, passing active checks, not ejected. */
-  usable: boolean;
+  usable!: boolean;
   /** Kept out by configuration. */
-  down: boolean;
+  down!: boolean;
   /** Active health checks (run elsewhere) say it passes, or never ran. */
   private checksPass = true;
   /** End of the current ejection (ms since the epoch), or 0 (passive health, passive-health.ts). */
@@ -96,11 +96,7 @@ export class Pool implements ConnectionOwner, ServerInfo {
 
   constructor(server: ServerAddress, index: number, opts: UpstreamOptions, tlsOptions?: tls.ConnectionOptions) {
     this.address = server;
-    this.index = index;
-    this.weight = server.weight ?? 1;
-    this.backup = server.backup ?? false;
-    this.down = server.down ?? false;
-    this.usable = !this.down;
+    this.adopt(server, index);
     this.opts = opts;
     this.tls = tlsOptions;
     this.readTimeout = opts.readTimeout;
@@ -129,7 +125,7 @@ export class Pool implements ConnectionOwner, ServerInfo {
     this.updateUsable();
   }
 
-  /** A reload kept this pool: its place and settings in the new configuration (sockets and health stay). */
+  /** Its place and settings in the configuration: at construction, and when a reload keeps this pool (sockets and health stay). */
   adopt(server: ServerAddress, index: number): void {
     this.index = index;
     this.weight = server.weight ?? 1;
