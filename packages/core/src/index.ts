@@ -5,7 +5,7 @@ export type { HealthState, ServerInfo, ServerStats, UpstreamInfo } from './upstr
 export { Histogram, LATENCY_BUCKETS } from './stats/histogram.js';
 export { normalizeOptions, type ProxyInit, type UpstreamInit } from './config/normalize.js';
 export type { ClientRequest, Downstream, Exchange, Proxy } from './exchange/contract.js';
-export { nodeHttpHandler } from './node/http.js';
+export { nodeHttpHandler, type NodeHandlerOptions } from './node/http.js';
 export { UpstreamError, FailureKind, FAILURE_KINDS, statusFor } from './upstream/errors.js';
 export { compileCidrs, normalizeAddress, type AddressMatcher } from './headers/cidr.js';
 export { compileForwarding, clientAddress, type CompiledForwarding } from './headers/forwarded.js';
@@ -30,3 +30,7 @@ export {
   type ServerHealthSnapshot,
   type UpstreamHealthSnapshot,
 } from './health/active-checks.js';
+export { nodeHttp2StreamHandler, type Http2HandlerOptions } from './node/http2.js';
+export { prematureResetDefaults, type PrematureResetLimits } from './node/h2-guard.js';
+export { h2ClientRequest } from './node/h2-request.js';
+export { h2ResponseHeaders } from './node/h2-response.js';

@@ -14,16 +14,38 @@ import type { ClientRequest, Downstream, Exchange, Proxy } from '../exchange/con
 
 const EMPTY = Buffer.alloc(0);
 
+/** Options of the node:http adapters. */
+export interface NodeHandlerOptions {
+  /** Header pairs (lower-case names) every response carries, replacing the upstream's: HSTS. */
+  extraHeaders?: readonly string[];
+}
+
+/** `headers` with `extra`'s names dropped and `extra` appended (a new array only when needed). */
+export function withExtra(headers: string[], extra: readonly string[]): string[] {
+  if (extra.length === 0) return headers;
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    let own = false;
+    for (let j = 0; j < extra.length; j += 2) if (extra[j] === name) own = true;
+    if (!own) out.push(headers[i]!, headers[i + 1]!);
+  }
+  for (let j = 0; j < extra.length; j++) out.push(extra[j]!);
+  return out;
+}
+
 export class NodeDownstream implements Downstream {
   exchange: Exchange | null = null;
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
+    private readonly extra: readonly string[] = [],
   ) {}
 
   respond(status: number, reason: string, headers: string[], body: Buffer | null, bodyless: boolean): void {
     const res = this.res;
     if (res.destroyed) return;
+    headers = withExtra(headers, this.extra);
     if (!bodyless && body !== null) headers = headers.concat('content-length', String(body.length));
     res.writeHead(status, reason, headers);
     if (bodyless || body === null) res.end();
@@ -32,6 +54,7 @@ export class NodeDownstream implements Downstream {
 
   writeHead(status: number, reason: string, headers: string[], contentLength: number, bodyless: boolean): void {
     if (this.res.destroyed) return;
+    headers = withExtra(headers, this.extra);
     // A bodiless answer carries the length the core decided (HEAD), if any; a body is framed here.
     if (contentLength >= 0 && !bodyless) headers = headers.concat('content-length', String(contentLength));
     this.res.writeHead(status, reason, headers);
@@ -146,10 +169,10 @@ const refusedSockets = new WeakSet<object>();
  * refusal reaches `proxy`'s logging hook too (access logs and metrics count it), as a request
  * with the method and target as received and no headers.
  */
-export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal, proxy: Proxy): void {
+export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal, proxy: Proxy, extra: readonly string[] = []): void {
   refusedSockets.add(req.socket);
   res.shouldKeepAlive = false;
-  res.writeHead(r.status, r.reason, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(r.message.length), 'connection', 'close']);
+  res.writeHead(r.status, r.reason, withExtra(['content-type', 'text/plain; charset=utf-8', 'content-length', String(r.message.length), 'connection', 'close'], extra));
   if (req.method === 'HEAD') res.end();
   else res.end(r.message);
   proxy.refused(
@@ -169,7 +192,8 @@ export function refuse(req: IncomingMessage, res: ServerResponse, r: HeadRefusal
 }
 
 /** A node:http `request` listener that proxies every request through `proxy`. */
-export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: ServerResponse) => void {
+export function nodeHttpHandler(proxy: Proxy, opts: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const extra = opts.extraHeaders ?? [];
   return (req, res) => {
     if (refusedSockets.has(req.socket)) {
       // Behind a refused request on the same connection, which is closing: never proxied.
@@ -179,10 +203,10 @@ export function nodeHttpHandler(proxy: Proxy): (req: IncomingMessage, res: Serve
     // Read per request: a reload may change the limits.
     const client = clientRequestOf(req, proxy.options.limits ?? limitDefaults);
     if (isRefusal(client)) {
-      refuse(req, res, client, proxy);
+      refuse(req, res, client, proxy, extra);
       return;
     }
-    const down = new NodeDownstream(req, res);
+    const down = new NodeDownstream(req, res, extra);
     const exchange = proxy.handle(client, down);
     down.exchange = exchange;
     res.on('drain', () => exchange.writable());

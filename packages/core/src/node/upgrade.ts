@@ -16,7 +16,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Exchange, Proxy } from '../exchange/contract.js';
 import { limitDefaults } from '../config/options.js';
-import { clientRequestOf, isRefusal, NodeDownstream, refuse } from './http.js';
+import { clientRequestOf, isRefusal, NodeDownstream, refuse, withExtra, type NodeHandlerOptions } from './http.js';
 import type { UpgradeHooks, UpstreamSwitch } from '../websocket/upgrade.js';
 
 /** The body of an upgrade request arrives on the raw socket: backpressure goes there too. */
@@ -25,8 +25,9 @@ class RawBodyDownstream extends NodeDownstream {
     req: IncomingMessage,
     res: ServerResponse,
     private readonly socket: Duplex,
+    extra: readonly string[],
   ) {
-    super(req, res);
+    super(req, res, extra);
   }
   override pauseBody(): void {
     this.socket.pause();
@@ -45,6 +46,7 @@ class Tunnel implements UpgradeHooks {
     private readonly socket: Duplex,
     private readonly res: ServerResponse,
     private readonly clientHead: Buffer,
+    private readonly extra: readonly string[],
   ) {}
 
   onSwitch(up: UpstreamSwitch): void {
@@ -58,7 +60,12 @@ class Tunnel implements UpgradeHooks {
     this.res.detachSocket(client as net.Socket);
     let head = `HTTP/1.1 101 ${up.reason || 'Switching Protocols'}\r\n`;
     const h = up.rawHeaders;
-    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    const extra = this.extra;
+    for (let i = 0; i < h.length; i += 2) {
+      if (extra.length > 0 && extra.includes(h[i]!.toLowerCase())) continue;
+      head += `${h[i]}: ${h[i + 1]}\r\n`;
+    }
+    for (let i = 0; i < extra.length; i += 2) head += `${extra[i]}: ${extra[i + 1]}\r\n`;
     client.write(head + '\r\n', 'latin1');
     if (up.head !== null && up.head.length > 0) client.write(Buffer.from(up.head));
     if (this.clientHead.length > 0) upstream.write(this.clientHead);
@@ -85,7 +92,8 @@ class Tunnel implements UpgradeHooks {
 const EMPTY = Buffer.alloc(0);
 
 /** A node:http `upgrade` listener that proxies through `proxy` (see the module comment). */
-export function nodeUpgradeHandler(proxy: Proxy): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+export function nodeUpgradeHandler(proxy: Proxy, opts: NodeHandlerOptions = {}): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const extra = opts.extraHeaders ?? [];
   return (req, socket, head) => {
     // Read per request: a reload may change the limits.
     const client = clientRequestOf(req, proxy.options.limits ?? limitDefaults);
@@ -97,17 +105,17 @@ export function nodeUpgradeHandler(proxy: Proxy): (req: IncomingMessage, socket:
     if (isRefusal(client)) {
       // The same limits and Host rules as a plain request (the handshake goes upstream on that Host).
       socket.on('error', () => {});
-      refuse(req, res, client, proxy);
+      refuse(req, res, client, proxy, extra);
       return;
     }
     if (client.body === 'chunked') {
       // Not worth a chunked decoder for an Upgrade request with a body; nginx refuses those too.
-      res.writeHead(501, { 'content-type': 'text/plain; charset=utf-8' });
+      res.writeHead(501, withExtra(['content-type', 'text/plain; charset=utf-8'], extra));
       res.end('501 Not Implemented: a chunked body on an Upgrade request\n');
       return;
     }
-    const down = new RawBodyDownstream(req, res, socket);
-    const tunnel = new Tunnel(socket, res, client.body === 'none' ? head : EMPTY);
+    const down = new RawBodyDownstream(req, res, socket, extra);
+    const tunnel = new Tunnel(socket, res, client.body === 'none' ? head : EMPTY, extra);
     const exchange = proxy.upgrade(client, down, tunnel);
     down.exchange = exchange;
     tunnel.exchange = exchange;

@@ -26,6 +26,8 @@ export type ToWorker =
    * `tls`: the certificates of each TLS listener, checked by the supervisor. `unhealthy`: servers
    * active health checks hold down now; `ejected`: ejections still running, decided by other workers.
    */
+  /** Sent with a bound socket (IPC handle) before 'start': listener `index`'s shared socket. */
+  | { type: 'listen-socket'; index: number }
   | { type: 'start'; config: ServerConfig; tls: TlsMaterial; unhealthy: ServerHealthUpdate[]; ejected: EjectionUpdate[] }
   /** Active health checks changed a server's state. */
   | ({ type: 'health' } & ServerHealthUpdate)

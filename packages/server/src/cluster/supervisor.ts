@@ -19,6 +19,7 @@ import { withDemoOrigin, type ServerConfig } from '../config/index.js';
 import { startDemoOrigin } from '../demo-origin.js';
 import { flushLogger, type Logger } from '../log.js';
 import { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { SharedSockets } from './shared-sockets.js';
 import { CertificateStore, FileWatcher } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { HealthCoordinator } from './health.js';
@@ -102,6 +103,18 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
     certificates.loadAll();
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'cannot load the TLS certificates');
+    flushLogger(log);
+    closeDemo?.();
+    setTimeout(() => process.exit(1), 20);
+    return;
+  }
+
+  // The http2 listeners' sockets, bound here and shared by the workers (shared-sockets.ts).
+  const shared = new SharedSockets();
+  try {
+    await shared.bind(config.listeners);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot listen');
     flushLogger(log);
     closeDemo?.();
     setTimeout(() => process.exit(1), 20);
@@ -265,6 +278,10 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
         spawn(slot);
       }, slot.backoff);
     });
+    config.listeners.forEach((l, index) => {
+      const handle = shared.handleOf(l);
+      if (handle) child.send({ type: 'listen-socket', index } satisfies ToWorker, handle as never);
+    });
     child.send({ type: 'start', config, tls: certificates.material, ...health.startState() } satisfies ToWorker);
     return child;
   };
@@ -343,6 +360,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
         }),
     );
     await Promise.all(exits);
+    shared.close();
     // Last: /ready said 503 from the moment the stop began, /live 200 until now.
     await admin?.close();
     closeDemo?.();
@@ -416,6 +434,11 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
       } catch (err) {
         return `the new listeners' certificates: ${(err as Error).message}`;
       }
+      try {
+        await shared.bind(next.listeners);
+      } catch (err) {
+        return `the new listeners: ${(err as Error).message}`;
+      }
       certificates = store;
       watcher?.close();
       watcher = watch();
@@ -439,6 +462,8 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
       spawn(slot);
     }
     if (existing > 0) await rollingRestart('configuration reload', existing);
+    // No worker uses the sockets of listeners that went any more.
+    shared.keepOnly(config.listeners);
     return null;
   };
 

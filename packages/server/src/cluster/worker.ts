@@ -8,6 +8,7 @@ import { createProxy, type ExchangeResult, type Proxy, type ProxyHooks, type Pro
 import { workerStatus } from '../admin/status.js';
 import type { ServerConfig } from '../config/index.js';
 import { setSendTimeout, startDraining } from '../frontend/downstream.js';
+import type { SharedHandle } from '../frontend/h2-listener.js';
 import { addressOf, closeAll, listen, reloadCertificates, stopAccepting, type Listening } from '../frontend/listener.js';
 import { loadUws } from '../frontend/uws.js';
 import { closeWebSockets } from '../frontend/websocket.js';
@@ -42,9 +43,13 @@ function answerScrape(msg: Extract<ToWorker, { type: 'scrape' }>): void {
   );
 }
 
+/** The http2 listeners' sockets the supervisor sent, by listener index (they arrive before 'start'). */
+const sharedSockets = new Map<number, SharedHandle>();
+
 export function runWorker(): void {
-  process.on('message', (msg: ToWorker) => {
-    if (msg.type === 'scrape') answerScrape(msg);
+  process.on('message', (msg: ToWorker, handle?: SharedHandle) => {
+    if (msg.type === 'listen-socket' && handle) sharedSockets.set(msg.index, handle);
+    else if (msg.type === 'scrape') answerScrape(msg);
     else if (msg.type === 'start') start(msg).catch((err: unknown) => {
       send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
       process.exitCode = 1;
@@ -122,7 +127,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
 
   setSendTimeout(config.sendTimeout);
   const listening: Listening[] = [];
-  for (const [i, l] of config.listeners.entries()) listening.push(await listen(uws, l, counted, log, tls[i] ?? undefined));
+  for (const [i, l] of config.listeners.entries()) listening.push(await listen(uws, l, counted, log, tls[i] ?? undefined, sharedSockets.get(i)));
   send({ type: 'ready' });
   log.debug({ listeners: config.listeners }, 'worker listening');
 

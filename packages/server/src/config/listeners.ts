@@ -9,6 +9,7 @@ import { checkRouteHost } from '@portcullis/core';
 import { checkCertificateText, nameCovers } from '../tls/certificates.js';
 import { describe } from './errors.js';
 import { field, listItems, mapping, type KeyPath, type Raw, type SchemaContext } from './fields.js';
+import { buildHttp2 } from './listener-http2.js';
 import { listOf } from './suggest.js';
 import {
   defaultListener,
@@ -24,7 +25,7 @@ import {
 } from './types.js';
 import { checkBoolean, checkInteger, checkListen } from './values.js';
 
-const listenerKeys = ['address', 'tls', 'redirect_https'] as const;
+const listenerKeys = ['address', 'tls', 'redirect_https', 'http2'] as const;
 const listenerTlsKeys = ['cert', 'key', 'names', 'certificates', 'default_certificate', 'min_version', 'ciphers', 'hsts', 'watch'] as const;
 const certificateKeys = ['cert', 'key', 'names'] as const;
 const hstsKeys = ['max_age', 'include_subdomains', 'preload'] as const;
@@ -269,6 +270,10 @@ function buildListener(ctx: SchemaContext, path: KeyPath, item: unknown): Listen
       const redirect = buildRedirect(ctx, [...path, 'redirect_https'], raw['redirect_https']);
       if (redirect) listener.redirectHttps = redirect;
     }
+  }
+  if ('http2' in raw && raw['http2'] !== null) {
+    const http2 = buildHttp2(ctx, [...path, 'http2'], raw['http2'], 'tls' in raw && raw['tls'] !== null);
+    if (http2) listener.http2 = http2;
   }
   return address.ok ? listener : undefined;
 }

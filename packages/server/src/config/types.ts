@@ -18,7 +18,37 @@ export interface ListenerConfig {
   tls?: ListenerTlsConfig;
   /** Answer every request with a redirect to https (nginx `return 301 https://$host$request_uri`). */
   redirectHttps?: RedirectConfig;
+  /**
+   * Offer HTTP/2 by ALPN beside HTTP/1.1 (nginx `listen 443 ssl http2`): the listener is then
+   * served by node:http2 instead of uWS. TLS listeners only.
+   */
+  http2?: Http2Config;
 }
+
+/** HTTP/2 settings and protections of a listener with `http2`. */
+export interface Http2Config {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection. */
+  maxConcurrentStreams: number;
+  /** SETTINGS_INITIAL_WINDOW_SIZE: request-body bytes a stream may send before the proxy reads them. */
+  initialWindowSize: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: the largest header block accepted (uncompressed bytes). */
+  maxHeaderListSize: number;
+  /** A connection with no open stream for this long is closed with GOAWAY (ms). */
+  idleTimeout: number;
+  /** The rapid-reset guard (Envoy's premature-reset rule); null: off. */
+  prematureResets: { totalStreams: number; minStreamLifetime: number } | null;
+}
+
+export const http2Defaults: Http2Config = {
+  // nginx's http2_max_concurrent_streams.
+  maxConcurrentStreams: 128,
+  // RFC 9113's initial value: a larger window lets one upload run ahead of a slow upstream.
+  initialWindowSize: 65_535,
+  maxHeaderListSize: 65_536,
+  // nginx's keepalive_timeout, which also governs idle HTTP/2 connections since 1.19.7.
+  idleTimeout: 75_000,
+  prematureResets: { totalStreams: 500, minStreamLifetime: 1_000 },
+};
 
 /** One certificate of a TLS listener: PEM files, read at start and again on every reload. */
 export interface CertificateFiles {

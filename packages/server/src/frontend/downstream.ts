@@ -243,9 +243,22 @@ export class UwsDownstream implements Downstream {
 
 /** Set once a graceful stop begins (this worker's), never cleared: the process is going. */
 let draining = false;
+const drainListeners: Array<() => void> = [];
 
 export function startDraining(): void {
+  if (draining) return;
   draining = true;
+  for (const f of drainListeners) f();
+}
+
+export function isDraining(): boolean {
+  return draining;
+}
+
+/** Call `f` when the graceful stop begins (at once if it has). The node:http2 listeners use it. */
+export function onDraining(f: () => void): void {
+  if (draining) f();
+  else drainListeners.push(f);
 }
 
 /** Whether header `name` (any case) is one of `extra`'s names (lower case). */

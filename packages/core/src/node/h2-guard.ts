@@ -1,0 +1,78 @@
+/**
+ * The premature-reset guard of an HTTP/2 connection: the answer to the rapid-reset attack
+ * (CVE-2023-44487), where a client opens streams and resets them at once, so that the proxy keeps
+ * starting upstream requests that nobody waits for, never exceeding the concurrent-stream limit.
+ *
+ * The rule is Envoy's (1.27.1 and later, `overload.premature_reset_*`): a stream the client resets
+ * within `minStreamLifetime` of opening it, or one so malformed that it is reset at once, is a
+ * premature reset. Once `totalStreams` streams have closed on a connection, it is cut when more
+ * than half of them were premature; before that, as soon as the premature ones reach half of
+ * `totalStreams`. A browser cancelling a page's worth of images stays far below either line; a
+ * rapid-reset client reaches the second within a fraction of a second. The connection gets
+ * GOAWAY(ENHANCE_YOUR_CALM) and is closed; every other connection carries on.
+ *
+ * Other floods are node:http2's (nghttp2's) to answer, with their defaults: RST_STREAM beyond a
+ * token bucket (1000 burst, 33/s), CONTINUATION frames past a bound (nghttp2 1.61, CVE-2024-28182),
+ * SETTINGS and PING frames whose acknowledgements pile up (nghttp2's outbound queue limit),
+ * invalid frames (`maxSessionInvalidFrames`, 1000), and streams over the concurrent limit
+ * (refused; `maxSessionRejectedStreams`, 100, closes the session).
+ */
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { resetByUsOf } from './h2-reset.js';
+
+export interface PrematureResetLimits {
+  /** A client reset within this long of the stream's opening is premature (ms). */
+  minStreamLifetime: number;
+  /** Closed streams after which the ratio rule applies (Envoy: 500). */
+  totalStreams: number;
+}
+
+export const prematureResetDefaults: PrematureResetLimits = { minStreamLifetime: 1000, totalStreams: 500 };
+
+class Guard {
+  private closed = 0;
+  private premature = 0;
+  private cut = false;
+
+  constructor(
+    private readonly session: ServerHttp2Session,
+    private readonly limits: PrematureResetLimits,
+    private readonly onAbuse: ((session: ServerHttp2Session, reason: string) => void) | undefined,
+  ) {}
+
+  opened(stream: ServerHttp2Stream): void {
+    const opened = performance.now();
+    stream.once('close', () => this.closedStream(stream, opened));
+  }
+
+  private closedStream(stream: ServerHttp2Stream, opened: number): void {
+    if (this.cut) return;
+    this.closed++;
+    const code = stream.rstCode;
+    const byUs = resetByUsOf(stream);
+    // Ours only when the request was malformed: the client elicited the reset.
+    const elicited = byUs && code === constants.NGHTTP2_PROTOCOL_ERROR;
+    const reset = code !== undefined && code !== constants.NGHTTP2_NO_ERROR && !byUs;
+    if (!elicited && !(reset && performance.now() - opened < this.limits.minStreamLifetime)) return;
+    this.premature++;
+    const limit = this.limits.totalStreams;
+    if (this.closed < limit ? this.premature * 2 < limit : this.premature * 2 <= this.closed) return;
+    this.cut = true;
+    const reason = `${this.premature} of ${this.closed} streams reset prematurely (rapid reset)`;
+    const session = this.session;
+    if (!session.destroyed) {
+      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.destroy();
+    }
+    this.onAbuse?.(session, reason);
+  }
+}
+
+const guards = new WeakMap<ServerHttp2Session, Guard>();
+
+/** The guard of `session`, made on its first stream. */
+export function guardOf(session: ServerHttp2Session, limits: PrematureResetLimits, onAbuse?: (session: ServerHttp2Session, reason: string) => void): Guard {
+  let g = guards.get(session);
+  if (g === undefined) guards.set(session, (g = new Guard(session, limits, onAbuse)));
+  return g;
+}

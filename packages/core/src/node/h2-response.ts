@@ -1,0 +1,77 @@
+/**
+ * An upstream's HTTP/1.1 response head as an HTTP/2 header block (RFC 9113 8.2.2, 8.3.2): no
+ * reason phrase, names lower-case, connection-specific fields never sent (the core already drops
+ * the hop-by-hop ones and whatever Connection lists; `http2-settings` is dropped here too, as
+ * node:http2 refuses to send any of them and would throw).
+ *
+ * node:http2 takes headers as an object: repeated fields become arrays, except the fields Node
+ * allows once only (it throws on a second Content-Type, say); of those the first is kept, as
+ * HTTP/1.1 recipients do in practice.
+ */
+import type { OutgoingHttpHeaders } from 'node:http2';
+
+/** node:http2's single-value fields (lib/internal/http2/util.js, kSingleValueHeaders). */
+const SINGLE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/** Never on HTTP/2 (node:http2 throws ERR_HTTP2_INVALID_CONNECTION_HEADERS for each). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
+
+/**
+ * The block for `status` and the flat `[name, value, ...]` upstream `headers`, with `extra`
+ * (lower-case names: HSTS) replacing any upstream field of the same name.
+ */
+export function h2ResponseHeaders(status: number, headers: readonly string[], extra: readonly string[]): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': status };
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58 /* : */ || isExtra(name, extra)) continue;
+    const value = headers[i + 1]!;
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (SINGLE.has(name)) continue;
+    else if (Array.isArray(had)) had.push(value);
+    else out[name] = [had as string, value];
+  }
+  for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!;
+  return out;
+}
+
+function isExtra(name: string, extra: readonly string[]): boolean {
+  for (let i = 0; i < extra.length; i += 2) if (extra[i] === name) return true;
+  return false;
+}
