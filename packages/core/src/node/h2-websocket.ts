@@ -71,7 +71,8 @@ class H2Tunnel implements UpgradeHooks {
     });
     socket.on('error', () => {});
     socket.on('close', () => {
-      if (!stream.writableEnded) resetStream(stream, constants.NGHTTP2_CONNECT_ERROR);
+      // RST_STREAM, never a clean end: the client must see the tunnel broke (see h2-reset.ts for the code).
+      if (!stream.writableEnded) resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
     });
     stream.on('close', () => socket.destroy());
     socket.resume();
