@@ -5,6 +5,7 @@
  * self-signed certificate, passing every header the guide lists.
  */
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -147,6 +148,47 @@ t.test('WebSockets: wss to Portcullis, wss to authentik, with the guide\'s heade
   ws.once('close', (code) => closed.resolve(code));
   ws.close(1000, 'bye');
   t.equal(await withTimeout(closed.promise, 10_000, 'the close'), 1000, 'closed cleanly');
+});
+
+t.test('listen 443 ssl http2: HTTP/2 by ALPN, with the same headers, HSTS and WebSockets (RFC 8441)', T, async (t) => {
+  const session = http2.connect(`https://127.0.0.1:${secure}`, { servername: 'sso.domain.tld', ca: letsEncrypt.cert.pem });
+  session.on('error', () => {});
+  t.teardown(() => session.close());
+  const settings = await withTimeout(new Promise<http2.Settings>((r) => session.once('remoteSettings', r)), 10_000, 'the server settings');
+  t.equal(settings.enableConnectProtocol, true, 'extended CONNECT offered');
+  t.equal((session.socket as unknown as { alpnProtocol: string }).alpnProtocol, 'h2', 'h2 negotiated');
+  const res = await new Promise<{ head: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = session.request({ ':path': '/api/v3/root/config/', ':authority': 'sso.domain.tld', 'x-forwarded-for': '6.6.6.6' });
+    let body = '';
+    let head: http2.IncomingHttpHeaders = {};
+    req.on('response', (h) => (head = h));
+    req.on('data', (d: Buffer) => (body += d));
+    req.on('end', () => resolve({ head, body }));
+    req.on('error', reject);
+  });
+  t.equal(res.head[':status'], 200);
+  t.equal(res.head['strict-transport-security'], 'max-age=63072000', 'HSTS always, on h2 too');
+  const echo = JSON.parse(res.body) as Echo;
+  t.same(headerValues(echo.headers, 'x-forwarded-proto'), ['https']);
+  t.same(headerValues(echo.headers, 'x-forwarded-for'), ['127.0.0.1']);
+  t.same(headerValues(echo.headers, 'host'), ['sso.domain.tld'], 'Host: the client\'s :authority');
+
+  // A WebSocket over HTTP/2: extended CONNECT to Portcullis, an HTTP/1.1 upgrade over TLS to authentik.
+  const ws = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/ws/outpost/h2/', ':authority': 'sso.domain.tld', 'sec-websocket-version': '13' }, { endStream: false });
+  ws.on('error', () => {});
+  const head = await withTimeout(new Promise<http2.IncomingHttpHeaders>((r) => ws.once('response', r)), 10_000, 'the CONNECT answer');
+  t.equal(head[':status'], 200, 'the upstream switched; the client gets 200');
+  // One masked text frame; the echo comes back unmasked.
+  const payload = Buffer.from('hello over h2');
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  ws.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
+  const echoFrame = await withTimeout(new Promise<Buffer>((r) => ws.once('data', r)), 10_000, 'the echo');
+  t.equal(echoFrame[0], 0x81, 'a final text frame');
+  t.equal(echoFrame.subarray(2, 2 + echoFrame[1]!).toString(), 'hello over h2');
+  t.equal(upgrades.at(-1)!.url, '/ws/outpost/h2/');
+  t.equal(upgrades.at(-1)!.headers['x-forwarded-proto'], 'https');
+  ws.close();
 });
 
 t.test('every log line is JSON', T, async (t) => {
