@@ -14,7 +14,8 @@ export function describeConfig(c: ServerConfig): string {
     else if (l.tls) {
       const t = l.tls;
       const hsts = t.hsts ? `, HSTS max-age=${t.hsts.maxAge}` : '';
-      out.push(`  ${where}  tls (${t.certificates.length} certificate${t.certificates.length === 1 ? '' : 's'}, ${t.minVersion} and above${hsts})`);
+      const h2 = l.http2 ? `, HTTP/2 and HTTP/1.1 by ALPN (node:http2, ${l.http2.maxConcurrentStreams} streams)` : '';
+      out.push(`  ${where}  tls (${t.certificates.length} certificate${t.certificates.length === 1 ? '' : 's'}, ${t.minVersion} and above${hsts}${h2})`);
     } else out.push(`  ${where}  http`);
   }
   out.push(`workers: ${c.workers}`);

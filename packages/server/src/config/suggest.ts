@@ -15,7 +15,6 @@ const familiarNames: Record<string, string> = {
   prefix: 'path',
   server_name: 'hosts',
   keepalive_requests: 'max_requests_per_socket',
-  keepalive_timeout: 'idle_timeout',
   proxy_connect_timeout: 'connect_timeout',
   proxy_read_timeout: 'read_timeout',
   proxy_send_timeout: 'send_timeout',
@@ -52,6 +51,12 @@ const familiarNames: Record<string, string> = {
   proxy_ssl_trusted_certificate: 'ca',
   proxy_ssl_certificate: 'cert',
   proxy_ssl_certificate_key: 'key',
+  h2: 'http2',
+  http2_max_concurrent_streams: 'max_concurrent_streams',
+  max_concurrent_streams_per_connection: 'max_concurrent_streams',
+  initial_stream_window_size: 'initial_window_size',
+  http2_recv_buffer_size: 'initial_window_size',
+  max_header_list: 'max_header_list_size',
 };
 
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
