@@ -29,8 +29,9 @@ export interface PrematureResetLimits {
 
 export const prematureResetDefaults: PrematureResetLimits = { minStreamLifetime: 1000, totalStreams: 500 };
 
-class Guard {
-  private closed = 0;
+/** One connection's count of closed streams and premature resets. */
+export class ResetGuard {
+  private streams = 0;
   private premature = 0;
   private cut = false;
 
@@ -40,25 +41,18 @@ class Guard {
     private readonly onAbuse: ((session: ServerHttp2Session, reason: string) => void) | undefined,
   ) {}
 
-  opened(stream: ServerHttp2Stream): void {
-    const opened = performance.now();
-    stream.once('close', () => this.closedStream(stream, opened));
-  }
-
-  private closedStream(stream: ServerHttp2Stream, opened: number): void {
+  /** A stream opened at `opened` (performance.now()) closed. */
+  closed(stream: ServerHttp2Stream, opened: number): void {
     if (this.cut) return;
-    this.closed++;
+    this.streams++;
     const code = stream.rstCode;
-    const byUs = resetByUsOf(stream);
-    // Ours only when the request was malformed: the client elicited the reset.
-    const elicited = byUs && code === constants.NGHTTP2_PROTOCOL_ERROR;
-    const reset = code !== undefined && code !== constants.NGHTTP2_NO_ERROR && !byUs;
-    if (!elicited && !(reset && performance.now() - opened < this.limits.minStreamLifetime)) return;
+    // A reset of ours is the client's doing only when its request was malformed.
+    if (resetByUsOf(stream) ? code !== constants.NGHTTP2_PROTOCOL_ERROR : code === undefined || code === constants.NGHTTP2_NO_ERROR || performance.now() - opened >= this.limits.minStreamLifetime) return;
     this.premature++;
     const limit = this.limits.totalStreams;
-    if (this.closed < limit ? this.premature * 2 < limit : this.premature * 2 <= this.closed) return;
+    if (this.streams < limit ? this.premature * 2 < limit : this.premature * 2 <= this.streams) return;
     this.cut = true;
-    const reason = `${this.premature} of ${this.closed} streams reset prematurely (rapid reset)`;
+    const reason = `${this.premature} of ${this.streams} streams reset prematurely (rapid reset)`;
     const session = this.session;
     if (!session.destroyed) {
       session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
@@ -66,13 +60,4 @@ class Guard {
     }
     this.onAbuse?.(session, reason);
   }
-}
-
-const guards = new WeakMap<ServerHttp2Session, Guard>();
-
-/** The guard of `session`, made on its first stream. */
-export function guardOf(session: ServerHttp2Session, limits: PrematureResetLimits, onAbuse?: (session: ServerHttp2Session, reason: string) => void): Guard {
-  let g = guards.get(session);
-  if (g === undefined) guards.set(session, (g = new Guard(session, limits, onAbuse)));
-  return g;
 }

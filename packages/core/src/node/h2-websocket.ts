@@ -86,7 +86,6 @@ class H2Tunnel implements UpgradeHooks {
 export function bridgeWebSocket(proxy: Proxy, connect: ExtendedConnect, down: H2Downstream, extra: readonly string[]): void {
   const stream = down.stream;
   const req = connect.request;
-  stream.on('error', () => {});
   if (connect.protocol !== 'websocket') {
     answer(stream, 501, `501 Not Implemented: extended CONNECT for "${connect.protocol}"; only "websocket" is offered\n`, false, extra);
     proxy.refused({ ...req, headers: [] }, 501);
@@ -112,5 +111,5 @@ export function bridgeWebSocket(proxy: Proxy, connect: ExtendedConnect, down: H2
   req.body = 'none';
   req.contentLength = 0;
   const exchange = proxy.upgrade(req, down, new H2Tunnel(down, extra));
-  feed(stream, down, exchange, 'hold');
+  feed(down, exchange, 'hold');
 }

@@ -19,10 +19,10 @@ import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node
 import { limitDefaults } from '../config/options.js';
 import type { ClientRequest, Proxy } from '../exchange/contract.js';
 import type { HeadRefusal } from '../headers/host.js';
-import { guardOf, type PrematureResetLimits } from './h2-guard.js';
+import { ResetGuard, type PrematureResetLimits } from './h2-guard.js';
 import { resetStream } from './h2-reset.js';
 import { h2ClientRequest, isExtendedConnect, isMalformed, peerAddress } from './h2-request.js';
-import { answer, feed, H2Downstream } from './h2-downstream.js';
+import { answer, feed, H2Downstream, ignore } from './h2-downstream.js';
 import { bridgeWebSocket } from './h2-websocket.js';
 
 const { NGHTTP2_PROTOCOL_ERROR } = constants;
@@ -57,16 +57,22 @@ function refusedRequest(raw: readonly string[], remoteAddress: string): ClientRe
   };
 }
 
+/** What the streams of one connection share, made on its first stream. */
 interface SessionState {
   remoteAddress: string;
+  guard: ResetGuard | null;
 }
 
 const sessions = new WeakMap<ServerHttp2Session, SessionState>();
 
-function stateOf(session: ServerHttp2Session): SessionState {
+function stateOf(session: ServerHttp2Session, opts: Http2HandlerOptions): SessionState {
   let s = sessions.get(session);
   if (s === undefined) {
-    s = { remoteAddress: peerAddress(session.socket?.remoteAddress) };
+    const limits = opts.prematureResets ?? null;
+    s = {
+      remoteAddress: peerAddress(session.socket?.remoteAddress),
+      guard: limits === null ? null : new ResetGuard(session, limits, opts.onAbuse),
+    };
     sessions.set(session, s);
   }
   return s;
@@ -78,35 +84,38 @@ export function nodeHttp2StreamHandler(
   opts: Http2HandlerOptions = {},
 ): (stream: ServerHttp2Stream, headers: unknown, flags: number, rawHeaders: string[]) => void {
   const extra = opts.extraHeaders ?? [];
-  const limits = opts.prematureResets ?? null;
   return (stream, _headers, flags, raw) => {
     const session = stream.session as ServerHttp2Session | undefined;
     if (session === undefined) return;
-    const { remoteAddress } = stateOf(session);
-    if (limits !== null) guardOf(session, limits, opts.onAbuse).opened(stream);
+    const { remoteAddress, guard } = stateOf(session, opts);
     // Read per request: a reload may change the limits.
     const outcome = h2ClientRequest(raw, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, remoteAddress, proxy.options.limits ?? limitDefaults);
     if (isMalformed(outcome)) {
+      if (guard !== null) stream.once('close', () => guard.closed(stream, 0));
       resetStream(stream, NGHTTP2_PROTOCOL_ERROR);
       proxy.refused(refusedRequest(raw, remoteAddress), 400);
       return;
     }
     if ('status' in outcome) {
+      if (guard !== null) {
+        const opened = performance.now();
+        stream.once('close', () => guard.closed(stream, opened));
+      }
       refuse(stream, outcome, raw, remoteAddress, proxy, extra);
       return;
     }
-    const down = new H2Downstream(stream, extra);
+    const down = new H2Downstream(stream, extra, guard);
     if (isExtendedConnect(outcome)) {
       bridgeWebSocket(proxy, outcome, down, extra);
       return;
     }
     const exchange = proxy.handle(outcome, down);
-    feed(stream, down, exchange, outcome.body !== 'none' ? 'read' : 'none');
+    feed(down, exchange, outcome.body !== 'none' ? 'read' : 'none');
   };
 }
 
 function refuse(stream: ServerHttp2Stream, r: HeadRefusal, raw: readonly string[], remoteAddress: string, proxy: Proxy, extra: readonly string[]): void {
-  stream.on('error', () => {});
+  stream.on('error', ignore);
   answer(stream, r.status, r.message, pseudo(raw, ':method') === 'HEAD', extra);
   if (!stream.readableEnded && !stream.destroyed) {
     // The body is never read: once the answer is out, RST_STREAM(NO_ERROR) tells the client to
