@@ -130,11 +130,16 @@ export class H2Downstream implements Downstream {
   }
 }
 
-/** Answer a stream by ourselves (refusals): a plain-text body, the listener's headers. */
+/**
+ * Answer a stream by ourselves (refusals): a plain-text body, the listener's headers. A request
+ * body is never read: once the answer is out, RST_STREAM(NO_ERROR) tells the client to stop
+ * sending it (RFC 9113 8.1), rather than taking it in to drop it.
+ */
 export function answer(stream: ServerHttp2Stream, status: number, message: string, head: boolean, extra: readonly string[], more: Record<string, string> = {}): void {
   if (stream.destroyed || stream.headersSent) return;
   const block: Record<string, string | number> = { ':status': status, 'content-type': 'text/plain; charset=utf-8', ...more };
   for (let i = 0; i < extra.length; i += 2) block[extra[i]!] = extra[i + 1]!;
+  if (!stream.readableEnded) stream.once('finish', () => resetStream(stream, NGHTTP2_NO_ERROR));
   if (head) {
     stream.respond(block, { endStream: true });
     return;

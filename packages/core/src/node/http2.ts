@@ -117,10 +117,5 @@ export function nodeHttp2StreamHandler(
 function refuse(stream: ServerHttp2Stream, r: HeadRefusal, raw: readonly string[], remoteAddress: string, proxy: Proxy, extra: readonly string[]): void {
   stream.on('error', ignore);
   answer(stream, r.status, r.message, pseudo(raw, ':method') === 'HEAD', extra);
-  if (!stream.readableEnded && !stream.destroyed) {
-    // The body is never read: once the answer is out, RST_STREAM(NO_ERROR) tells the client to
-    // stop sending it (RFC 9113 8.1), rather than taking it in to drop it.
-    stream.on('finish', () => resetStream(stream, constants.NGHTTP2_NO_ERROR));
-  }
   proxy.refused(refusedRequest(raw, remoteAddress), r.status);
 }

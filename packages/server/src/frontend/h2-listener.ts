@@ -20,6 +20,7 @@ import { tlsDefaults, type Http2Config, type ListenerConfig } from '../config/in
 import type { Logger } from '../log.js';
 import { nameCovers, type LoadedCertificate } from '../tls/certificates.js';
 import { isDraining, onDraining } from './downstream.js';
+import { IdleConnections } from './h2-idle.js';
 
 /** What the supervisor hands a worker to listen on (a bound TCP handle). */
 export type SharedHandle = object;
@@ -94,7 +95,9 @@ export class H2Listener {
       this.log.warn({ listener: this.where, client: session.socket?.remoteAddress, reason }, 'HTTP/2 connection closed: abuse');
     };
     const stream = nodeHttp2StreamHandler(proxy, { extraHeaders, prematureResets: h2c.prematureResets, onAbuse });
+    const idle = new IdleConnections(h2c.idleTimeout);
     this.h2.on('stream', (s: ServerHttp2Stream, headers: unknown, flags: number, raw: string[]) => {
+      idle.stream(s);
       stream(s, headers, flags, raw);
       // Draining: this stream is served, then the connection ends (GOAWAY names it the last).
       if (this.draining) s.session?.close();
@@ -103,8 +106,7 @@ export class H2Listener {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => {});
-      // No frame either way for idle_timeout: GOAWAY, open streams allowed to finish.
-      session.setTimeout(h2c.idleTimeout, () => session.close());
+      idle.session(session);
     });
     this.h2.on('sessionError', () => {});
     const h1 = nodeHttpHandler(proxy, { extraHeaders });
