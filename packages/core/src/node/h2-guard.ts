@@ -38,12 +38,15 @@ export class ResetGuard {
   constructor(
     private readonly session: ServerHttp2Session,
     private readonly limits: PrematureResetLimits,
-    private readonly onAbuse: ((session: ServerHttp2Session, reason: string) => void) | undefined,
+    private readonly remoteAddress: string,
+    private readonly onAbuse: ((remoteAddress: string, reason: string) => void) | undefined,
   ) {}
 
   /** A stream opened at `opened` (performance.now()) closed. */
   closed(stream: ServerHttp2Stream, opened: number): void {
-    if (this.cut) return;
+    // Streams closed because the connection went (the client disconnected, GOAWAY, an error) were
+    // not reset by the client one by one: only a live connection's resets count.
+    if (this.cut || this.session.destroyed || this.session.closed) return;
     this.streams++;
     const code = stream.rstCode;
     // A reset of ours is the client's doing only when its request was malformed.
@@ -58,6 +61,6 @@ export class ResetGuard {
       session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
       session.destroy();
     }
-    this.onAbuse?.(session, reason);
+    this.onAbuse?.(this.remoteAddress, reason);
   }
 }

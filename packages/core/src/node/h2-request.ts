@@ -83,7 +83,9 @@ export function h2ClientRequest(raw: readonly string[], endStream: boolean, remo
         cookie = cookie === null ? value : `${cookie}; ${value}`;
         continue;
       case 'content-length':
-        if (contentLength >= 0 || !/^[0-9]{1,15}$/.test(value)) return MALFORMED;
+        // Digits only (RFC 9110 8.6); leading zeros allowed, as nghttp2 allows them, and at most
+        // 15 significant digits so that Number() is exact.
+        if (contentLength >= 0 || !/^0*[0-9]{1,15}$/.test(value)) return MALFORMED;
         contentLength = Number(value);
         break;
     }

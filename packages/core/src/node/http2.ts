@@ -33,7 +33,7 @@ export interface Http2HandlerOptions {
   /** Close connections that reset most of their streams right after opening them (null: off). */
   prematureResets?: PrematureResetLimits | null;
   /** A connection was cut for abuse (logged by the caller); it is closed already. */
-  onAbuse?(session: ServerHttp2Session, reason: string): void;
+  onAbuse?(remoteAddress: string, reason: string): void;
 }
 
 /** `:name`'s value in a raw header list, or ''. */
@@ -69,10 +69,8 @@ function stateOf(session: ServerHttp2Session, opts: Http2HandlerOptions): Sessio
   let s = sessions.get(session);
   if (s === undefined) {
     const limits = opts.prematureResets ?? null;
-    s = {
-      remoteAddress: peerAddress(session.socket?.remoteAddress),
-      guard: limits === null ? null : new ResetGuard(session, limits, opts.onAbuse),
-    };
+    const remoteAddress = peerAddress(session.socket?.remoteAddress);
+    s = { remoteAddress, guard: limits === null ? null : new ResetGuard(session, limits, remoteAddress, opts.onAbuse) };
     sessions.set(session, s);
   }
   return s;
@@ -91,6 +89,8 @@ export function nodeHttp2StreamHandler(
     // Read per request: a reload may change the limits.
     const outcome = h2ClientRequest(raw, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, remoteAddress, proxy.options.limits ?? limitDefaults);
     if (isMalformed(outcome)) {
+      // A reset with an error code makes node:http2 emit 'error': unheard, it would kill the process.
+      stream.on('error', ignore);
       if (guard !== null) stream.once('close', () => guard.closed(stream, 0));
       resetStream(stream, NGHTTP2_PROTOCOL_ERROR);
       proxy.refused(refusedRequest(raw, remoteAddress), 400);

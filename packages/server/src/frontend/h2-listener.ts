@@ -91,8 +91,8 @@ export class H2Listener {
       },
       maxHeaderListPairs: 2 + Math.max(128, (proxy.options.limits?.maxHeaders ?? 100) + 8),
     });
-    const onAbuse = (session: ServerHttp2Session, reason: string): void => {
-      this.log.warn({ listener: this.where, client: session.socket?.remoteAddress, reason }, 'HTTP/2 connection closed: abuse');
+    const onAbuse = (client: string, reason: string): void => {
+      this.log.warn({ listener: this.where, client, reason }, 'HTTP/2 connection closed: abuse');
     };
     const stream = nodeHttp2StreamHandler(proxy, { extraHeaders, prematureResets: h2c.prematureResets, onAbuse });
     const idle = new IdleConnections(h2c.idleTimeout);
