@@ -202,7 +202,9 @@ function floorH2Peer(cert: Certificate): PeerDef {
       const proc = startProcess({
         name,
         command: process.execPath,
-        args: [join(distDir, 'children', 'h2-floor-relay.js'), HOST, String(port), ctx.origin.host, String(ctx.origin.port), cert.cert, cert.key],
+        // The young generation Portcullis gives its HTTP/2 workers (server/src/cluster/worker-flags.ts):
+        // the floor gets the same Node, so the ratio is of the proxies' own work.
+        args: ['--min-semi-space-size=16', '--max-semi-space-size=32', join(distDir, 'children', 'h2-floor-relay.js'), HOST, String(port), ctx.origin.host, String(ctx.origin.port), cert.cert, cert.key],
         logDir: ctx.runDir,
       });
       const url = `https://${HOST}:${port}/`;
@@ -210,7 +212,7 @@ function floorH2Peer(cert: Certificate): PeerDef {
       return {
         name,
         url,
-        detail: `node:http2 createSecureServer (TLS 1.3, ALPN h2) relaying each stream as a fixed-form GET over at most ${UPSTREAM_KEEPALIVE} keep-alive node:net sockets (idle stack, wait list), responses assumed whole in one read; no proxy logic: the least a Node HTTP/2 frontend can cost`,
+        detail: `node --min-semi-space-size=16 --max-semi-space-size=32 (the young generation of Portcullis's HTTP/2 workers); node:http2 createSecureServer (TLS 1.3, ALPN h2) relaying each stream as a fixed-form GET over at most ${UPSTREAM_KEEPALIVE} keep-alive node:net sockets (idle stack, wait list), responses assumed whole in one read; no proxy logic: the least a Node HTTP/2 frontend can cost`,
         pgids: proc.pgids,
         stop: () => proc.stop(),
       };

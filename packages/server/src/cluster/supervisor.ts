@@ -20,6 +20,7 @@ import { startDemoOrigin } from '../demo-origin.js';
 import { flushLogger, type Logger } from '../log.js';
 import { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { SharedSockets } from './shared-sockets.js';
+import { workerExecArgv } from './worker-flags.js';
 import { CertificateStore, FileWatcher } from '../tls/store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { HealthCoordinator } from './health.js';
@@ -221,6 +222,7 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
 
   const spawn = (slot: Slot): ChildProcess => {
     const child = fork(workerEntry, [], {
+      execArgv: workerExecArgv(config),
       stdio: ['ignore', 2, 'inherit', 'ipc', 1],
       env: { ...process.env, PORTCULLIS_LOG_FD: String(WORKER_LOG_FD), PORTCULLIS_WORKER_INDEX: String(slot.index) },
     });
