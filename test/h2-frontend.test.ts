@@ -15,7 +15,7 @@ import t from 'tap';
 import { certDir, issue, makeCa } from './lib/certs.js';
 import { accessPids, waitFor } from './lib/cli.js';
 import { headerValues } from './lib/http1.js';
-import { startOrigin, type Echo } from './lib/origins.js';
+import { echoHandler, startOrigin, type Echo } from './lib/origins.js';
 import { startCliWithConfig } from './lib/tls.js';
 import { deferred, freePort, sha256, withTimeout } from './lib/util.js';
 
@@ -73,7 +73,7 @@ const origin = await startOrigin(t, (req, res, seen) => {
     setImmediate(() => req.socket.destroy());
     return;
   }
-  if (path === '/slow') {
+  if (path.startsWith('/slow')) {
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('slow done');
@@ -81,17 +81,7 @@ const origin = await startOrigin(t, (req, res, seen) => {
     return;
   }
   // Anything else: the echo (method, url, headers, body hash).
-  const hash = createHash('sha256');
-  let length = 0;
-  req.on('data', (d: Buffer) => {
-    hash.update(d);
-    length += d.length;
-  });
-  req.on('end', () => {
-    const echo: Echo = { method: seen.method, url: seen.url, headers: seen.headers, connId: seen.connId, bodyLength: length, bodySha256: hash.digest('hex') };
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(echo));
-  });
+  echoHandler(req, res, seen);
 });
 
 const port = await freePort();
@@ -334,8 +324,9 @@ t.test('graceful stop: GOAWAY to h2 clients, the stream in flight completes', T,
   const srv = await startCliWithConfig(t, yaml(1, p, await freePort()), p);
   const s = connect(p);
   const goaway = new Promise<number>((r) => s.once('goaway', (code) => r(code)));
-  const inflight = request(s, { ':path': '/slow' });
-  await waitFor(() => origin.requests.some((r) => r.url === '/slow'), 5_000, 'the slow request at the origin');
+  const inflight = request(s, { ':path': '/slow/stop' });
+  // At the origin, so in flight through the proxy when the stop begins.
+  await waitFor(() => origin.requests.some((r) => r.url === '/slow/stop'), 5_000, 'the slow request at the origin');
   process.kill(srv.pid, 'SIGTERM');
   t.equal(await withTimeout(goaway, 5_000, 'GOAWAY'), http2.constants.NGHTTP2_NO_ERROR, 'GOAWAY(NO_ERROR)');
   const r = await withTimeout(inflight, 5_000, 'the stream in flight');
@@ -370,4 +361,46 @@ t.test('certificate reload: new handshakes get the new certificate, open connect
   const after = await fingerprint();
   t.not(after, before, 'a new handshake gets the new certificate');
   t.equal((await request(s, { ':path': '/r2' })).status, 200, 'the connection opened before the reload still serves');
+});
+
+t.test('SNI: each name gets its certificate (exact, then one-label wildcard), others the default', T, async (t) => {
+  const p = await freePort();
+  const sso = issue(ca, 'sni-sso', { dns: ['sso.domain.tld'] });
+  const wild = issue(ca, 'sni-wild', { dns: ['*.domain.tld'] });
+  await startCliWithConfig(
+    t,
+    `workers: 1
+listen:
+  - address: 127.0.0.1:${p}
+    tls:
+      certificates:
+        - { cert: ${leaf.chain.path}, key: ${leaf.key.path} }
+        - { cert: ${sso.chain.path}, key: ${sso.key.path} }
+        - { cert: ${wild.chain.path}, key: ${wild.key.path} }
+    http2: true
+upstreams:
+  app: { servers: [127.0.0.1:${origin.port}] }
+routes:
+  - { path: /, upstream: app }
+`,
+    p,
+  );
+  const served = async (servername: string | undefined): Promise<string> => {
+    const sock = tls.connect({ host: '127.0.0.1', port: p, ca: ca.cert.pem, ALPNProtocols: ['h2'], rejectUnauthorized: false, ...(servername ? { servername } : {}) });
+    await new Promise((r) => sock.once('secureConnect', r));
+    const cn = String(sock.getPeerCertificate().subject.CN);
+    t.equal(sock.alpnProtocol, 'h2');
+    sock.destroy();
+    return cn;
+  };
+  t.equal(await served('sso.domain.tld'), 'sso.domain.tld', 'the exact name');
+  t.equal(await served('app.domain.tld'), '*.domain.tld', 'the wildcard, one label');
+  t.equal(await served('a.b.domain.tld'), 'localhost', 'two labels: not the wildcard, the default');
+  t.equal(await served('other.example'), 'localhost', 'an unknown name: the default');
+  t.equal(await served(undefined), 'localhost', 'no SNI: the default');
+  const s = http2.connect(`https://127.0.0.1:${p}`, { ca: ca.cert.pem, servername: 'sso.domain.tld' });
+  s.on('error', () => {});
+  t.teardown(() => s.close());
+  const r = await request(s, { ':path': '/sni', ':authority': 'sso.domain.tld' });
+  t.equal(r.status, 200, 'served over h2 with the SNI certificate, verified');
 });
