@@ -30,6 +30,9 @@ let bigWritten = 0;
 const BIG = 32 * 1024 * 1024;
 const holdClosed = deferred();
 const holdArrived = deferred();
+/** /sink: the origin takes the request head, then reads nothing of the body until released. */
+const sinkArrived = deferred();
+const sinkRelease = deferred();
 
 const origin = await startOrigin(t, (req, res, seen) => {
   const path = (req.url ?? '').split('?')[0];
@@ -59,6 +62,15 @@ const origin = await startOrigin(t, (req, res, seen) => {
       res.end();
     };
     pump();
+    return;
+  }
+  if (path === '/sink') {
+    req.pause();
+    sinkArrived.resolve();
+    void sinkRelease.promise.then(() => {
+      echoHandler(req, res, seen);
+      req.resume();
+    });
     return;
   }
   if (path === '/hold') {
@@ -214,6 +226,47 @@ t.test('a request body streams upstream whole (8 MiB, several writes)', T, async
   t.same(headerValues(echo.headers, 'transfer-encoding'), ['chunked'], 'no content-length from the client: chunked upstream');
 });
 
+t.test('a request body the upstream does not read holds the h2 client back (flow control), then arrives whole', T, async (t) => {
+  const s = connect();
+  t.teardown(() => s.close());
+  const total = 32 * 1024 * 1024;
+  const body = Buffer.alloc(total);
+  for (let i = 0; i < total; i += 4) body.writeUInt32LE(i, i);
+  const req = s.request({ ':method': 'POST', ':path': '/sink' }, { endStream: false });
+  let status = 0;
+  const chunks: Buffer[] = [];
+  req.on('response', (h) => (status = Number(h[':status'])));
+  req.on('data', (d: Buffer) => chunks.push(d));
+  const ended = new Promise((r) => req.on('end', r));
+  // Everything queued at once in the client; what went out is what its TLS socket wrote (node:http2
+  // calls a stream's write callbacks late, in batches, so they do not say).
+  const socket = s.socket as unknown as { bytesWritten: number };
+  const before = socket.bytesWritten;
+  const piece = 16 * 1024;
+  for (let off = 0; off < total; off += piece) req.write(body.subarray(off, off + piece));
+  req.end();
+  await withTimeout(sinkArrived.promise, 10_000, 'the request at the origin');
+  const sent = (): number => socket.bytesWritten - before;
+  let last = -1;
+  await withTimeout(
+    (async () => {
+      while (sent() !== last) {
+        last = sent();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })(),
+    15_000,
+    () => `the client to stop sending (at ${sent()})`,
+  );
+  t.ok(sent() < total / 2, `the client could hand over ${(sent() / 1048576).toFixed(1)} MiB of ${total / 1048576} MiB while the origin read nothing`);
+  sinkRelease.resolve();
+  await withTimeout(ended, 30_000, () => `the answer (${sent()} bytes sent)`);
+  t.equal(status, 200);
+  const echo = JSON.parse(Buffer.concat(chunks).toString()) as Echo;
+  t.equal(echo.bodyLength, total, 'every byte arrived');
+  t.equal(echo.bodySha256, sha256(body), 'in order');
+});
+
 t.test('a slow h2 reader holds the upstream back (bounded buffering), then gets every byte', T, async (t) => {
   const s = connect();
   t.teardown(() => s.close());
@@ -303,6 +356,9 @@ t.test('h2 requests are access-logged and counted in /metrics', T, async (t) => 
     }).on('error', reject);
   });
   t.match(metrics, /portcullis_http_requests_total\{[^}]*method="PUT"[^}]*code="200"[^}]*\} [1-9]/);
+  t.match(metrics, /^portcullis_http2_connections [1-9]/m, 'HTTP/2 connections open now, this one among them');
+  t.match(metrics, /^portcullis_http2_connections_total [1-9]/m);
+  t.match(metrics, /^portcullis_http2_abusive_connections_total\{reason="premature_resets"\} 0$/m, 'none cut for abuse');
 });
 
 t.test('two workers share the port: connections land in both', T, async (t) => {

@@ -17,6 +17,7 @@
  * write, streams past the limit before acknowledging SETTINGS).
  */
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import http2, { type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -343,11 +344,12 @@ function originSees(prefix: string, n: number, ms: number): Promise<void> {
   return withTimeout(d.promise, ms, () => `the origin to see ${n} requests under ${prefix} (saw ${seenUnder(prefix).length})`).finally(() => arrivals.delete(check));
 }
 
-const ports = { main: await freePort(), idle: await freePort(), defaults: await freePort() };
+const ports = { main: await freePort(), idle: await freePort(), defaults: await freePort(), admin: await freePort() };
 const tlsKey = `tls: { cert: ${leaf.chain.path}, key: ${leaf.key.path} }`;
 const cli = await startCliWithConfig(
   t,
   `workers: 1
+admin: { listen: 127.0.0.1:${ports.admin} }
 limits: { max_url_length: 1000 }
 listen:
   - address: 127.0.0.1:${ports.main}
@@ -659,6 +661,14 @@ t.test('rapid reset on the wire: HEADERS + RST_STREAM(CANCEL) pairs in one write
   t.pass('the TCP connection is closed');
   const line = await nextAbuse(before, 5000);
   t.match(String(line['reason']), /reset prematurely/, 'and the abuse is logged');
+  const metrics = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: ports.admin, path: '/metrics' }, (res) => {
+      let b = '';
+      res.on('data', (d) => (b += d));
+      res.on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+  t.match(metrics, /^portcullis_http2_abusive_connections_total\{reason="premature_resets"\} [1-9]/m, 'and counted in /metrics');
   const fresh = await connectH2(t, ports.main);
   t.equal((await h2request(fresh, { ':path': '/after-wire' })).status, 200, 'a new connection is served');
 });

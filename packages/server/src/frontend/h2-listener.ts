@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import { nameCovers, type LoadedCertificate } from '../tls/certificates.js';
 import { isDraining, onDraining } from './downstream.js';
 import { IdleConnections } from './h2-idle.js';
+import { http2Counters } from '../metrics/http2-metrics.js';
 
 /** What the supervisor hands a worker to listen on (a bound TCP handle). */
 export type SharedHandle = object;
@@ -92,6 +93,7 @@ export class H2Listener {
       maxHeaderListPairs: 2 + Math.max(128, (proxy.options.limits?.maxHeaders ?? 100) + 8),
     });
     const onAbuse = (client: string, reason: string): void => {
+      http2Counters.prematureResets++;
       this.log.warn({ listener: this.where, client, reason }, 'HTTP/2 connection closed: abuse');
     };
     const stream = nodeHttp2StreamHandler(proxy, { extraHeaders, prematureResets: h2c.prematureResets, onAbuse });
@@ -104,7 +106,11 @@ export class H2Listener {
     });
     this.h2.on('session', (session: ServerHttp2Session) => {
       this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
+      http2Counters.opened++;
+      session.on('close', () => {
+        http2Counters.closed++;
+        this.sessions.delete(session);
+      });
       session.on('error', () => {});
       idle.session(session);
     });

@@ -9,6 +9,7 @@ import { registryOf, type MetricJson } from './exposition.js';
 import { PoolMetrics } from './pool-metrics.js';
 import { EventLoopLag } from './process-metrics.js';
 import { RequestMetrics } from './request-metrics.js';
+import { http2Definitions } from './http2-metrics.js';
 import { websocketDefinitions } from './websocket-metrics.js';
 
 export interface WorkerMetricsOptions {
@@ -39,6 +40,7 @@ export class WorkerMetrics {
       },
       ...this.pools.definitions(),
       ...websocketDefinitions(),
+      ...http2Definitions(),
       ...this.lag.definitions(),
     ]);
   }
