@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
@@ -459,4 +459,53 @@ routes:
   t.teardown(() => s.close());
   const r = await request(s, { ':path': '/sni', ':authority': 'sso.domain.tld' });
   t.equal(r.status, 200, 'served over h2 with the SNI certificate, verified');
+});
+
+t.test('reload: a new http2 listener starts serving; switching a listener between uWS and http2 is refused with the reason', T, async (t) => {
+  const p = await freePort();
+  const added = await freePort();
+  const admin = await freePort();
+  const tlsLine = `tls: { cert: ${leaf.chain.path}, key: ${leaf.key.path} }`;
+  const text = (listeners: string): string => `workers: 2
+admin: { listen: 127.0.0.1:${admin} }
+listen:
+${listeners}
+upstreams:
+  app: { servers: [127.0.0.1:${origin.port}] }
+routes:
+  - { path: /, upstream: app }
+`;
+  const srv = await startCliWithConfig(t, text(`  - { address: 127.0.0.1:${p}, ${tlsLine} }`), p);
+  const reload = async (): Promise<{ status: number; body: { ok: boolean; error?: string } }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: admin, method: 'POST', path: '/reload' }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b) as { ok: boolean; error?: string } }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const alpn = async (port: number): Promise<string | false> => {
+    const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.cert.pem, ALPNProtocols: ['h2', 'http/1.1'] });
+    await new Promise((r) => sock.once('secureConnect', r));
+    const proto = sock.alpnProtocol ?? false;
+    sock.destroy();
+    return proto;
+  };
+  t.equal(await alpn(p), false, 'uWS: no ALPN');
+
+  writeFileSync(srv.configPath, text(`  - { address: 127.0.0.1:${p}, ${tlsLine}, http2: true }`));
+  const refused = await reload();
+  t.equal(refused.status, 422);
+  t.match(refused.body.error, /127\.0\.0\.1:\d+ would switch to http2, which needs a restart/);
+  t.equal(await alpn(p), false, 'the listener carries on as it was');
+
+  writeFileSync(srv.configPath, text(`  - { address: 127.0.0.1:${p}, ${tlsLine} }\n  - { address: 127.0.0.1:${added}, ${tlsLine}, http2: true }`));
+  const ok = await reload();
+  t.equal(ok.status, 200, JSON.stringify(ok.body));
+  t.equal(await alpn(added), 'h2', 'the added listener speaks h2');
+  const s = connect(added);
+  t.teardown(() => s.close());
+  t.equal((await request(s, { ':path': '/added' })).status, 200, 'and proxies, in both workers after the rolling restart');
 });

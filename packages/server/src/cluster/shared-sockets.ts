@@ -19,6 +19,7 @@ import type { ListenerConfig } from '../config/index.js';
 interface TcpHandle {
   bind(host: string, port: number): number;
   bind6(host: string, port: number, flags: number): number;
+  getsockname(out: { port?: number }): number;
   close(): void;
 }
 
@@ -52,7 +53,12 @@ export class SharedSockets {
       if (!l.http2 || this.handles.has(key(l))) continue;
       const address = isIP(l.host) ? l.host : (await lookup(l.host)).address;
       const handle = new TCP(constants.SERVER);
-      const err = isIP(address) === 6 ? handle.bind6(address, l.port, 0) : handle.bind(address, l.port);
+      let err = isIP(address) === 6 ? handle.bind6(address, l.port, 0) : handle.bind(address, l.port);
+      // libuv defers EADDRINUSE from bind() to listen() (its "delayed error"), which here would
+      // happen in a worker, on a copy that no longer carries the error, binding an ephemeral port
+      // instead. So the socket's own address says whether the bind took.
+      const bound: { port?: number } = {};
+      if (err === 0 && (handle.getsockname(bound) !== 0 || bound.port !== l.port)) err = -98;
       if (err !== 0) {
         handle.close();
         throw new Error(`cannot bind ${key(l)}: ${bindErrors[err] ?? `error ${err}`}`);

@@ -430,6 +430,12 @@ export async function runSupervisor(initial: ServerConfig, log: Logger, reread: 
    */
   rollover = async (next: ServerConfig): Promise<string | null> => {
     if (JSON.stringify(next.listeners) !== JSON.stringify(config.listeners)) {
+      // uWS listens with SO_REUSEPORT and node:http2 listeners on one shared socket without it: the
+      // two cannot hold one port side by side while the workers are replaced one by one.
+      const switched = next.listeners.find((l) => config.listeners.some((o) => o.host === l.host && o.port === l.port && !o.http2 !== !l.http2));
+      if (switched) {
+        return `listener ${formatHostPort(switched.host, switched.port)} would switch ${switched.http2 ? 'to' : 'from'} http2, which needs a restart (uWS and node:http2 cannot share the port during a rolling restart)`;
+      }
       const store = new CertificateStore(next.listeners, log);
       try {
         store.loadAll();
