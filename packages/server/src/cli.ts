@@ -7,6 +7,7 @@ import { formatProblem, normalizeOptions, ProxyConfigError } from '@portcullis/c
 import { commandLineSource, ConfigError, parseArgs, resolveConfig, usage, type ServerConfig } from './config/index.js';
 import { describeConfig } from './config/describe.js';
 import { runSupervisor } from './cluster/supervisor.js';
+import { runImport } from './import/command.js';
 import { createLogger } from './log.js';
 
 function version(): string {
@@ -15,6 +16,11 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `portcullis import nginx.conf`: translate an nginx configuration (import/command.ts).
+  if (argv[0] === 'import') {
+    process.exitCode = runImport(argv.slice(1));
+    return;
+  }
   // `portcullis check --config FILE` (nginx -t): validate, print what would be served, exit.
   const checking = argv[0] === 'check';
   if (checking) argv = argv.slice(1);
