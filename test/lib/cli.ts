@@ -94,7 +94,9 @@ export interface StartCliOptions {
  */
 export async function startCli(t: Test, args: string[], opts: StartCliOptions = {}): Promise<Cli> {
   let port = opts.port ?? 0;
-  if (!args.includes('--listen') && !args.includes('--config')) {
+  // Subcommands (`import`, `check`) take their own arguments and listen on nothing.
+  const subcommand = args[0] === 'import' || args[0] === 'check';
+  if (!subcommand && !args.includes('--listen') && !args.includes('--config')) {
     port = await freePort();
     args = ['--listen', `127.0.0.1:${port}`, ...args];
   } else if (!port) {

@@ -29,7 +29,7 @@ export const directiveRows: DirectiveRow[] = [
   { directive: 'listen', context: 'server', key: '`listen[].address`; `ssl` → `tls`; `http2` → `http2: true`', differences: 'A bare port is `0.0.0.0:port`; `[::]:port` is IPv6 only (nginx\'s default `ipv6only=on`). `proxy_protocol`, `backlog=`, unix sockets and HTTP/2 without TLS are reported.' },
   { directive: 'http2 on', context: 'server', key: '`listen[].http2: true`', differences: 'On TLS listeners only (served by node:http2, see docs/http2.md).' },
   { directive: 'server_name', context: 'server', key: '`routes[].host`, `hosts`', differences: 'Exact names and `*.domain` (one label, as browsers match certificates); `.domain` becomes both; regular expressions and `domain.*` are reported.' },
-  { directive: 'return 301 https://$host$request_uri', context: 'server', key: '`listen[].redirect_https`', differences: '301, 302, 307 or 308; the https port is taken from the server block with the same names. It answers every request on the address, whatever the Host.' },
+  { directive: 'return 301 https://$host$request_uri', context: 'server', key: '`listen[].redirect_https`', differences: '301, 302, 307 or 308; the port written in the URL, else 443, as nginx. It answers every request on the address, whatever the Host.' },
   { directive: 'ssl_certificate, ssl_certificate_key', context: 'http, server', key: '`listen[].tls.cert`, `key` (`certificates[]` with `names` for several server blocks on one address)', differences: 'Reloaded when the files change, without a restart.' },
   { directive: 'ssl_protocols', context: 'http, server', key: '`listen[].tls.min_version`', differences: 'TLS 1.2 is the oldest Portcullis offers; `TLSv1.3` alone is `min_version: TLSv1.3`.' },
   { directive: 'ssl_ciphers', context: 'http, server', key: '`listen[].tls.ciphers`', differences: 'TLS 1.2 only, as in nginx.' },
@@ -106,7 +106,7 @@ export function migrationGuide(): string {
   const lines = [
     '# Migrating from nginx',
     '',
-    '<!-- Generated from packages/server/src/import/directives.ts (migrationGuide()); test/nginx-import.test.ts holds this file to it. Edit the table there, not here. -->',
+    '<!-- Generated from packages/server/src/import/directives.ts (migrationGuide()); test/nginx-import-guide.test.ts holds this file to it. Edit the table there, not here. -->',
     '',
     '`portcullis import nginx.conf -o portcullis.yaml` translates an nginx configuration (a whole',
     '`nginx.conf`, or an http-context fragment from `conf.d/` or `sites-enabled/`, with its `include`s)',

@@ -221,16 +221,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   const listeners = new Map<string, { index: number; ssl: boolean; http2: boolean; servers: D[] }>();
   const routes: Array<Record<string, unknown>> = [];
   const seenRoute = new Set<string>();
-  const httpsPortOf = new Map<string, number>();
-  for (const s of servers) {
-    const names = s.block!.find((d) => d.name === 'server_name')?.args ?? [];
-    const ssl = s.block!.find((d) => d.name === 'listen' && d.args.includes('ssl'));
-    if (ssl) {
-      const a = parseListenAddress(ssl.args[0] ?? '');
-      if (a) for (const n of names) if (!httpsPortOf.has(n)) httpsPortOf.set(n, a.port);
-    }
-  }
-
   const defaultFor = new Map<string, D>();
   for (const s of servers) {
     mark(s);
@@ -327,7 +317,8 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       const target = ret.args[1] ?? '';
       const m = /^https:\/\/\$(host|server_name|http_host)(?::(\d+))?\$request_uri$/.exec(target);
       if ([301, 302, 307, 308].includes(status) && m && locations.length === 0) {
-        const port = m[2] ? Number(m[2]) : (hosts.map((h) => httpsPortOf.get(h)).find((p) => p !== undefined) ?? 443);
+        // As nginx: the port written in the URL, else https's 443 (whatever port the TLS server listens on).
+        const port = m[2] ? Number(m[2]) : 443;
         for (const l of listens) {
           const entry = listeners.get(addressText(l.host, l.port))!;
           if (entry.ssl) {
