@@ -221,7 +221,21 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   const listeners = new Map<string, { index: number; ssl: boolean; http2: boolean; servers: D[] }>();
   const routes: Array<Record<string, unknown>> = [];
   const seenRoute = new Set<string>();
-  const defaultFor = new Map<string, D>();
+  // The default server of each address: the one whose listen says default_server, else the first.
+  const firstFor = new Map<string, D>();
+  const explicitFor = new Map<string, D>();
+  for (const s of servers) {
+    const listens = s.block!.filter((x) => x.name === 'listen');
+    if (listens.length === 0 && !firstFor.has('0.0.0.0:80')) firstFor.set('0.0.0.0:80', s);
+    for (const d of listens) {
+      const a = parseListenAddress(d.args[0] ?? '');
+      if (!a) continue;
+      const key = addressText(a.host, a.port);
+      if (!firstFor.has(key)) firstFor.set(key, s);
+      if ((d.args.includes('default_server') || d.args.includes('default')) && !explicitFor.has(key)) explicitFor.set(key, s);
+    }
+  }
+  const defaultFor = new Map([...firstFor].map(([k, v]) => [k, explicitFor.get(k) ?? v]));
   for (const s of servers) {
     mark(s);
     const block = s.block!;
@@ -269,15 +283,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
         else hosts.push(n.toLowerCase());
       }
     }
-    let isDefault = false;
-    for (const l of listens) {
-      const key = addressText(l.host, l.port);
-      const first = !defaultFor.has(key);
-      if (l.defaultServer || first) {
-        if (l.defaultServer || !defaultFor.has(key)) defaultFor.set(key, s);
-        isDefault = true;
-      }
-    }
+    const isDefault = listens.some((l) => defaultFor.get(addressText(l.host, l.port)) === s);
     const routeHosts = isDefault ? [] : hosts;
     if (isDefault && hosts.length > 0 && nameDirective) {
       report.add(nameDirective, 'differs', `this server is the default of ${listens.map((l) => addressText(l.host, l.port)).join(', ')}, so nginx serves requests for any Host with it; its routes are written without "host" to do the same (add host: ${hosts[0]} to answer other names with 404)`);
@@ -454,20 +460,22 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
 
     // per-upstream settings from the location (first one wins; differences reported)
-    const setting = (key: string, value: unknown, from: D): void => {
+    /** A per-upstream key from this location: `from` is the directive, or a note on nginx's default (reported at proxy_pass). */
+    const setting = (key: string, value: unknown, from: D | string): void => {
+      const at = typeof from === 'string' ? pass : from;
       const had = up!.settings.get(key);
       if (had === undefined) {
-        up!.settings.set(key, { value, from });
-        out.set(['upstreams', up!.name, ...key.split('.')], value, from);
+        up!.settings.set(key, { value, from: at });
+        out.set(['upstreams', up!.name, ...key.split('.')], value, typeof from === 'string' ? `${from}  (${fileName(pass.file)}:${pass.line})` : from);
       } else if (JSON.stringify(had.value) !== JSON.stringify(value)) {
-        report.add(from, 'not translated', `upstream ${up!.name} has ${key}: ${JSON.stringify(had.value)} from ${fileName(had.from.file)}:${had.from.line}; Portcullis keeps it per upstream`);
+        report.add(at, 'not translated', `upstream ${up!.name} has ${key}: ${JSON.stringify(had.value)} from ${fileName(had.from.file)}:${had.from.line}; Portcullis keeps it per upstream, so this location gets that too`);
       }
     };
     const timeout = (directive: string, key: string): void => {
       const d = level.single.get(directive);
       const ms = d ? nginxTime(d.args[0] ?? '') : 60_000;
       if (ms === null) return void report.add(d!, 'not translated', `"${d!.args[0]}" is not a time`);
-      setting(key, duration(ms), d ?? `${directive} (nginx's default: 60s)` as unknown as D);
+      setting(key, duration(ms), d ?? `${directive}: nginx's default, 60s`);
     };
     timeout('proxy_connect_timeout', 'connect_timeout');
     timeout('proxy_read_timeout', 'read_timeout');
@@ -478,7 +486,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       const verify = level.single.get('proxy_ssl_verify');
       if (verify?.args[0] === 'on') setting('tls.verify', true, verify);
       else {
-        setting('tls.verify', false, verify ?? (`proxy_ssl_verify (nginx's default: off)` as unknown as D));
+        setting('tls.verify', false, verify ?? `proxy_ssl_verify: nginx's default, off`);
         report.add(verify ?? pass, 'less safe', `upstream ${up.name}'s certificate is not checked, as nginx did not (proxy_ssl_verify off); Portcullis checks it by default: set tls.verify: true, with tls.ca for a private CA`);
       }
       const sni = level.single.get('proxy_ssl_server_name');
@@ -503,7 +511,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     for (const a of on) if (!carried.includes(a) && a !== 'non_idempotent') report.add(next!, 'not translated', `retrying on ${a}: Portcullis retries on error, timeout, http_502, http_503 and http_504`);
     if (on.includes('non_idempotent')) report.add(next!, 'not translated', 'non_idempotent: Portcullis never retries a request that may have changed something');
     if (next?.args[0] === 'off') setting('retry.on', [], next);
-    else setting('retry.on', carried, next ?? (`proxy_next_upstream (nginx's default: error timeout)` as unknown as D));
+    else setting('retry.on', carried, next ?? `proxy_next_upstream: nginx's default, error timeout`);
     const tries = level.single.get('proxy_next_upstream_tries');
     if (tries) setting('retry.tries', Number(tries.args[0]), tries);
     const rtime = level.single.get('proxy_next_upstream_timeout');
