@@ -41,6 +41,7 @@ export const directiveRows: DirectiveRow[] = [
   { directive: 'proxy_connect_timeout', context: 'http, server, location', key: '`upstreams.<name>.connect_timeout`', differences: 'nginx\'s default 60s is written out (Portcullis\'s is 5s). Per upstream.' },
   { directive: 'proxy_read_timeout', context: 'http, server, location', key: '`upstreams.<name>.read_timeout`', differences: 'Per upstream.' },
   { directive: 'proxy_send_timeout', context: 'http, server, location', key: '`upstreams.<name>.send_timeout`', differences: 'Per upstream.' },
+  { directive: 'send_timeout', context: 'http, server, location', key: '`send_timeout`', differences: 'One value for the whole server (the first one met); a different one elsewhere is reported.' },
   { directive: 'proxy_next_upstream, _tries, _timeout', context: 'http, server, location', key: '`upstreams.<name>.retry`', differences: 'nginx\'s default `error timeout` is written out; `http_502/503/504` carried, other conditions and `non_idempotent` reported.' },
   { directive: 'proxy_ssl_verify', context: 'http, server, location', key: '`upstreams.<name>.tls.verify`', differences: 'nginx does not verify by default: written as `verify: false` and reported as less safe.' },
   { directive: 'proxy_ssl_server_name', context: 'http, server, location', key: 'built in', differences: 'Portcullis always sends SNI to https upstreams.' },

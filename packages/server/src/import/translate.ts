@@ -150,6 +150,13 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   const known = new Set(directiveRows.map((r) => r.directive));
   const handled = new Set<D>();
   const mark = (d: D): void => void handled.add(d);
+  /** The inherited directive `name` in force at `level`, marked as carried over. */
+  const use = (level: Inherited, name: string): D | undefined => {
+    const d = level.single.get(name);
+    if (d !== undefined) mark(d);
+    return d;
+  };
+  let sendTimeout: D | null = null;
 
   // ---- the shape: main context, or an http-context fragment (conf.d/, sites-enabled/)
   let main: readonly D[] = directives;
@@ -214,7 +221,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   }
 
   const base: Inherited = inherit({ setHeaders: [], addHeaders: [], single: new Map() }, http);
-  for (const d of http) if (base.single.get(d.name) === d || d.name === 'proxy_set_header' || d.name === 'add_header') mark(d);
 
   // ---- servers → listeners and routes
   const servers = http.filter((d) => d.name === 'server' && d.block !== null);
@@ -240,7 +246,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     mark(s);
     const block = s.block!;
     const level = inherit(base, block);
-    for (const d of block) if (level.single.get(d.name) === d || d.name === 'proxy_set_header' || d.name === 'add_header') mark(d);
 
     // listen
     const listens: Listen[] = [];
@@ -364,7 +369,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
     const block = loc.block ?? [];
     const level = inherit(parent, block);
-    for (const d of block) if (level.single.get(d.name) === d || d.name === 'proxy_set_header' || d.name === 'add_header') mark(d);
     const pass = block.find((d) => d.name === 'proxy_pass');
     for (const d of block.filter((x) => x.name === 'location')) {
       report.add(d, 'not translated', 'a nested location: translate it as a route of its own');
@@ -472,7 +476,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       }
     };
     const timeout = (directive: string, key: string): void => {
-      const d = level.single.get(directive);
+      const d = use(level, directive);
       const ms = d ? nginxTime(d.args[0] ?? '') : 60_000;
       if (ms === null) return void report.add(d!, 'not translated', `"${d!.args[0]}" is not a time`);
       setting(key, duration(ms), d ?? `${directive}: nginx's default, 60s`);
@@ -480,23 +484,33 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     timeout('proxy_connect_timeout', 'connect_timeout');
     timeout('proxy_read_timeout', 'read_timeout');
     timeout('proxy_send_timeout', 'send_timeout');
-    const version = level.single.get('proxy_http_version');
+    // send_timeout: one value for the whole server in Portcullis (nginx's default 60s is ours too).
+    const st = use(level, 'send_timeout');
+    if (st) {
+      if (sendTimeout === null) {
+        sendTimeout = st;
+        out.set(['send_timeout'], duration(nginxTime(st.args[0] ?? '') ?? 60_000), st);
+      } else if (sendTimeout.args[0] !== st.args[0]) {
+        report.add(st, 'not translated', `send_timeout is one value for all of Portcullis: ${sendTimeout.args[0]} from ${fileName(sendTimeout.file)}:${sendTimeout.line} applies here too`);
+      }
+    }
+    const version = use(level, 'proxy_http_version');
     if (version && version.args[0] !== '1.1') report.add(version, 'differs', 'Portcullis always speaks HTTP/1.1 to upstreams');
     if (target.scheme === 'https') {
-      const verify = level.single.get('proxy_ssl_verify');
+      const verify = use(level, 'proxy_ssl_verify');
       if (verify?.args[0] === 'on') setting('tls.verify', true, verify);
       else {
         setting('tls.verify', false, verify ?? `proxy_ssl_verify: nginx's default, off`);
         report.add(verify ?? pass, 'less safe', `upstream ${up.name}'s certificate is not checked, as nginx did not (proxy_ssl_verify off); Portcullis checks it by default: set tls.verify: true, with tls.ca for a private CA`);
       }
-      const sni = level.single.get('proxy_ssl_server_name');
+      const sni = use(level, 'proxy_ssl_server_name');
       if (sni?.args[0] !== 'on') report.add(sni ?? pass, 'differs', 'Portcullis always sends the server name (SNI) to https upstreams; nginx does not without proxy_ssl_server_name on');
-      const name = level.single.get('proxy_ssl_name');
+      const name = use(level, 'proxy_ssl_name');
       if (name) setting('tls.server_name', name.args[0], name);
-      const ca = level.single.get('proxy_ssl_trusted_certificate');
+      const ca = use(level, 'proxy_ssl_trusted_certificate');
       if (ca) setting('tls.ca', ca.args[0], ca);
-      const cert = level.single.get('proxy_ssl_certificate');
-      const key = level.single.get('proxy_ssl_certificate_key');
+      const cert = use(level, 'proxy_ssl_certificate');
+      const key = use(level, 'proxy_ssl_certificate_key');
       if (cert) setting('tls.cert', cert.args[0], cert);
       if (key) setting('tls.key', key.args[0], key);
     }
@@ -505,16 +519,16 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       if (d && target.scheme !== 'https') report.add(d, 'not translated', 'the upstream is plain http');
     }
     // Retries: nginx's proxy_next_upstream defaults to "error timeout".
-    const next = level.single.get('proxy_next_upstream');
+    const next = use(level, 'proxy_next_upstream');
     const on = next ? next.args.filter((a) => a !== 'off') : ['error', 'timeout'];
     const carried = on.filter((a) => ['error', 'timeout', 'http_502', 'http_503', 'http_504'].includes(a));
     for (const a of on) if (!carried.includes(a) && a !== 'non_idempotent') report.add(next!, 'not translated', `retrying on ${a}: Portcullis retries on error, timeout, http_502, http_503 and http_504`);
     if (on.includes('non_idempotent')) report.add(next!, 'not translated', 'non_idempotent: Portcullis never retries a request that may have changed something');
     if (next?.args[0] === 'off') setting('retry.on', [], next);
     else setting('retry.on', carried, next ?? `proxy_next_upstream: nginx's default, error timeout`);
-    const tries = level.single.get('proxy_next_upstream_tries');
+    const tries = use(level, 'proxy_next_upstream_tries');
     if (tries) setting('retry.tries', Number(tries.args[0]), tries);
-    const rtime = level.single.get('proxy_next_upstream_timeout');
+    const rtime = use(level, 'proxy_next_upstream_timeout');
     if (rtime && rtime.args[0] !== '0') setting('retry.timeout', duration(nginxTime(rtime.args[0] ?? '') ?? 0), rtime);
 
     // add_header: HSTS on the listener (done in tlsFor for the server level); others reported
@@ -548,8 +562,8 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   }
 
   function tlsFor(o: Output, r: Report, at: Array<string | number>, level: Inherited, hosts: string[], l: Listen, markIt: (d: D) => void, names: D | undefined): void {
-    const cert = level.single.get('ssl_certificate');
-    const key = level.single.get('ssl_certificate_key');
+    const cert = use(level, 'ssl_certificate');
+    const key = use(level, 'ssl_certificate_key');
     if (!cert || !key) {
       r.add(l.d, 'not translated', 'ssl without ssl_certificate and ssl_certificate_key');
       return;
@@ -560,7 +574,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     if (existing === undefined) {
       o.set([...at, 'tls', 'cert'], cert.args[0], cert);
       o.set([...at, 'tls', 'key'], key.args[0], key);
-      const protocols = level.single.get('ssl_protocols');
+      const protocols = use(level, 'ssl_protocols');
       if (protocols) {
         markIt(protocols);
         const old = protocols.args.filter((p) => p === 'SSLv3' || p === 'TLSv1' || p === 'TLSv1.1');
@@ -568,7 +582,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
         if (!protocols.args.includes('TLSv1.2') && protocols.args.includes('TLSv1.3')) o.set([...at, 'tls', 'min_version'], 'TLSv1.3', protocols);
         else if (!protocols.args.includes('TLSv1.3')) r.add(protocols, 'differs', 'Portcullis offers TLS 1.3 too');
       }
-      const ciphers = level.single.get('ssl_ciphers');
+      const ciphers = use(level, 'ssl_ciphers');
       if (ciphers) {
         markIt(ciphers);
         if (o.get([...at, 'tls', 'min_version']) === 'TLSv1.3') r.add(ciphers, 'not translated', 'ssl_ciphers applies to TLS 1.2, which this server does not offer');
