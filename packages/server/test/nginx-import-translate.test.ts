@@ -1243,7 +1243,8 @@ t.test('runImport', async (t) => {
 
   t.test('a translation that does not validate: exit 1, --check prints no YAML', async (t) => {
     const dup = join(dir, 'dup.conf');
-    writeFileSync(dup, cfg('http {', '  server { listen 127.0.0.1:8080; server_name d.example; location / { proxy_pass http://127.0.0.1:9000; } }', '  server { listen 127.0.0.1:8080; server_name a.example b.example; location / { proxy_pass http://127.0.0.1:9001; } }', '  server { listen 127.0.0.1:8080; server_name b.example; location / { proxy_pass http://127.0.0.1:9002; } }', '}'));
+    // A certificate file that is not there: the YAML is written as nginx had it, and validation says so.
+    writeFileSync(dup, cfg('http {', '  server { listen 127.0.0.1:8443 ssl; server_name d.example; ssl_certificate /nonexistent/cert.pem; ssl_certificate_key /nonexistent/key.pem; location / { proxy_pass http://127.0.0.1:9000; } }', '}'));
     const r = run([dup, '--check']);
     t.equal(r.code, 1);
     t.equal(r.out, '');

@@ -48,7 +48,8 @@ export function runImport(argv: string[], io: ImportIo = { stdout: (t) => void p
       return 2;
     } else input = a;
   }
-  if (input === undefined || (output === undefined && argv.includes('-o')) || (prefix === undefined && argv.includes('-p'))) {
+  const given = (...names: string[]): boolean => names.some((n) => argv.includes(n));
+  if (input === undefined || (output === undefined && given('-o', '--output')) || (prefix === undefined && given('-p', '--prefix'))) {
     io.stderr(`portcullis import: ${input === undefined ? 'name the nginx configuration to read' : 'an option lacks its value'}\n${importUsage}`);
     return 2;
   }

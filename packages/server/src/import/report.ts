@@ -24,7 +24,9 @@ export interface ReportLine {
 export class Report {
   readonly lines: ReportLine[] = [];
 
+  /** One line per directive and reason: an http-level directive inherited by many locations is reported once. */
   add(d: Pick<NginxDirective, 'file' | 'line' | 'name'>, kind: ReportKind, why: string): void {
+    if (this.lines.some((l) => l.file === d.file && l.line === d.line && l.directive === d.name && l.why === why)) return;
     this.lines.push({ file: d.file, line: d.line, directive: d.name, kind, why });
   }
 

@@ -196,6 +196,9 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       const list = (out.get(['trusted_proxies']) as string[] | undefined) ?? [];
       list.push(d.args[0] ?? '');
       out.set(['trusted_proxies'], list, d);
+      if (!http.some((x) => x.name === 'real_ip_header')) {
+        report.add(d, 'differs', "nginx's default real_ip_header is X-Real-IP; Portcullis believes X-Forwarded-For from trusted_proxies (have the proxy in front send X-Forwarded-For)");
+      }
     } else if (d.name === 'real_ip_header') {
       mark(d);
       if ((d.args[0] ?? '').toLowerCase() !== 'x-forwarded-for') report.add(d, 'not translated', `Portcullis takes the client address from X-Forwarded-For of trusted_proxies only, not from ${d.args[0]}`);
@@ -226,7 +229,9 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   const servers = http.filter((d) => d.name === 'server' && d.block !== null);
   const listeners = new Map<string, { index: number; ssl: boolean; http2: boolean; servers: D[] }>();
   const routes: Array<Record<string, unknown>> = [];
-  const seenRoute = new Set<string>();
+  const seenRoute = new Map<string, string>();
+  /** Servers that gave routes, and the addresses they listen on (routes apply to every listener). */
+  const routeServers: Array<{ server: D; addresses: string[] }> = [];
   // The default server of each address: the one whose listen says default_server, else the first.
   const firstFor = new Map<string, D>();
   const explicitFor = new Map<string, D>();
@@ -281,15 +286,18 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     if (nameDirective) {
       mark(nameDirective);
       for (const n of nameDirective.args) {
-        if (n === '_' || n === '' || n === 'localhost') continue;
+        if (n === '_' || n === '') continue;
         if (n.startsWith('~')) report.add(nameDirective, 'not translated', `regular-expression name "${n}": Portcullis matches exact names and *.wildcards only`);
-        else if (n.startsWith('.')) hosts.push(n.slice(1), `*${n}`);
+        else if (n.startsWith('.')) hosts.push(n.slice(1).toLowerCase(), `*${n}`.toLowerCase());
         else if (n.endsWith('.*')) report.add(nameDirective, 'not translated', `"${n}": a wildcard at the end; Portcullis takes *.domain only`);
         else hosts.push(n.toLowerCase());
       }
     }
     const isDefault = listens.some((l) => defaultFor.get(addressText(l.host, l.port)) === s);
     const routeHosts = isDefault ? [] : hosts;
+    // A server only reachable as the default (`server_name _;`), and not the default: nginx never picks it.
+    const unreachable = !isDefault && hosts.length === 0;
+    if (unreachable && nameDirective) report.add(nameDirective, 'not translated', `nginx never chooses this server by its name "${nameDirective.args.join(' ')}", and it is not the default of its address: its locations are left out`);
     if (isDefault && hosts.length > 0 && nameDirective) {
       report.add(nameDirective, 'differs', `this server is the default of ${listens.map((l) => addressText(l.host, l.port)).join(', ')}, so nginx serves requests for any Host with it; its routes are written without "host" to do the same (add host: ${hosts[0]} to answer other names with 404)`);
     }
@@ -310,7 +318,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
         out.note(['listen', entry.index, 'address'], l.d);
       }
       entry.servers.push(s);
-      if (l.ssl) tlsFor(out, report, ['listen', entry.index], level, hosts, l, mark, nameDirective);
+      if (l.ssl) tlsFor(out, report, ['listen', entry.index], level, hosts, l, mark, nameDirective, s);
       if (l.ssl && l.http2 && !entry.http2) {
         entry.http2 = true;
         out.set(['listen', entry.index, 'http2'], true, l.d.args.includes('http2') ? l.d : block.find((d) => d.name === 'http2')!);
@@ -340,16 +348,20 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
           if (!isDefault || entry.servers.length > 1) report.add(ret, 'differs', `the redirect answers every request on ${addressText(l.host, l.port)}, whatever its Host (Portcullis redirects per listener)`);
         }
         if (m[1] === 'server_name') report.add(ret, 'differs', 'Portcullis redirects to the Host the client asked for ($host), not the server_name');
+        if (m[1] === 'http_host') report.add(ret, 'differs', "$http_host keeps the port the client sent; Portcullis redirects to the host alone, on port " + port);
       } else {
         report.add(ret, 'not translated', `only "return 301|302|307|308 https://$host$request_uri" in a server without locations (the https redirect) is carried over`);
       }
     }
 
     // locations → routes
+    const before = routes.length;
     for (const loc of locations) {
       mark(loc);
+      if (unreachable) continue;
       locationRoute(loc, level, routeHosts, listens, s);
     }
+    if (routes.length > before) routeServers.push({ server: s, addresses: listens.map((l) => addressText(l.host, l.port)) });
     for (const d of block) {
       if (!handled.has(d)) leftOut(d);
     }
@@ -371,6 +383,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     const level = inherit(parent, block);
     const pass = block.find((d) => d.name === 'proxy_pass');
     for (const d of block.filter((x) => x.name === 'location')) {
+      mark(d);
       report.add(d, 'not translated', 'a nested location: translate it as a route of its own');
     }
     if (!pass) {
@@ -419,7 +432,9 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
 
     // the Host header: nginx sends $proxy_host unless told otherwise
-    const proxyHost = target.port !== null ? addressText(target.host, target.port) : target.host;
+    // $proxy_host: host, with the port only when it is not the scheme's own (ngx_http_proxy_set_vars).
+    const defaultPort = target.scheme === 'https' ? 443 : 80;
+    const proxyHost = target.port !== null && target.port !== defaultPort ? addressText(target.host, target.port) : target.host;
     let host: string | null = proxyHost;
     let hostFrom: D = pass;
     for (const h of level.setHeaders) {
@@ -447,6 +462,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
         // Keep-alive upstream ("") or the WebSocket map: built in.
       } else if (name === 'forwarded') {
         out.set(['forwarded'], true, h);
+        report.add(h, 'differs', `"forwarded: true" sends Portcullis's own RFC 7239 Forwarded (for, proto, host) on every route, not "${value}" on this location only`);
       } else {
         report.add(h, 'not translated', `Portcullis sets no other request header (${h.args[0]}); it sends X-Forwarded-For, -Proto and -Host, and Forwarded with "forwarded: true"`);
       }
@@ -515,7 +531,8 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       if (key) setting('tls.key', key.args[0], key);
     }
     for (const directive of ['proxy_ssl_verify', 'proxy_ssl_server_name', 'proxy_ssl_name', 'proxy_ssl_trusted_certificate', 'proxy_ssl_certificate', 'proxy_ssl_certificate_key']) {
-      const d = level.single.get(directive);
+      // Reported (not translated) when the upstream is plain: marked so it is not reported twice.
+      const d = target.scheme === 'https' ? level.single.get(directive) : use(level, directive);
       if (d && target.scheme !== 'https') report.add(d, 'not translated', 'the upstream is plain http');
     }
     // Retries: nginx's proxy_next_upstream defaults to "error timeout".
@@ -539,12 +556,15 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
     for (const d of block) if (!handled.has(d)) leftOut(d);
 
-    const routeKey = JSON.stringify([routeHosts, path.replace(/\/+$/, '')]);
-    if (seenRoute.has(routeKey)) {
-      report.add(loc, 'not translated', `another server block already routes ${routeHosts.length ? routeHosts.join(', ') : 'any Host'} ${path}`);
+    const prefix = path.replace(/\/+$/, '');
+    const keys = (routeHosts.length ? routeHosts : ['*']).map((h) => `${h} ${prefix}`);
+    const taken = keys.find((k) => seenRoute.has(k));
+    if (taken !== undefined) {
+      const other = seenRoute.get(taken)!;
+      if (other !== up.name || routeHosts.length > 1) report.add(loc, 'not translated', `another server block already routes ${taken.split(' ')[0] === '*' ? 'any Host' : taken.split(' ')[0]} ${path} (nginx serves a name with the first server that has it)`);
       return;
     }
-    seenRoute.add(routeKey);
+    for (const k of keys) seenRoute.set(k, up.name);
     const index = routes.length;
     const route: Record<string, unknown> = {};
     routes.push(route);
@@ -561,7 +581,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     for (let i = 2; ; i++) if (!taken.has(`${n}_${i}`)) return `${n}_${i}`;
   }
 
-  function tlsFor(o: Output, r: Report, at: Array<string | number>, level: Inherited, hosts: string[], l: Listen, markIt: (d: D) => void, names: D | undefined): void {
+  function tlsFor(o: Output, r: Report, at: Array<string | number>, level: Inherited, hosts: string[], l: Listen, markIt: (d: D) => void, names: D | undefined, server: D): void {
     const cert = use(level, 'ssl_certificate');
     const key = use(level, 'ssl_certificate_key');
     if (!cert || !key) {
@@ -605,7 +625,15 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       if (hosts.length) o.set([...at, 'tls', 'names'], [...hosts], names ?? l.d);
       return;
     }
-    // A second server block on the same TLS address: its certificate is added for its names.
+    // A second server block on the same TLS address: HSTS is the listener's, its certificate is added for its names.
+    const own = level.addHeaders.find((h) => (h.args[0] ?? '').toLowerCase() === 'strict-transport-security');
+    if (own) markIt(own);
+    const ownAge = own ? (/max-age=(\d+)/i.exec(own.args[1] ?? '')?.[1] ?? '0') : null;
+    const listenerHsts = existing['hsts'] as { max_age?: number } | false | undefined;
+    const listenerAge = listenerHsts ? String(listenerHsts.max_age) : null;
+    if (ownAge !== listenerAge) {
+      r.add(server, 'differs', `Strict-Transport-Security is per listener in Portcullis: this server's ${ownAge === null ? 'absence of HSTS' : `max-age=${ownAge}`} gives way to the listener's ${listenerAge === null ? 'none' : `max-age=${listenerAge}`}, set by the first server block on ${addressText(l.host, l.port)}`);
+    }
     if (existing['cert'] === cert.args[0]) return;
     const list = (existing['certificates'] as Array<Record<string, unknown>> | undefined) ?? [{ cert: existing['cert'], key: existing['key'], ...(existing['names'] ? { names: existing['names'] } : {}) }];
     delete existing['cert'];
@@ -623,53 +651,66 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     let maxFails: number | null = null;
     let failTimeout: number | null = null;
     let policy: D | null = null;
+    const perServer: Array<{ d: D; fails: number; timeout: number }> = [];
     for (const x of d.block!) {
-      mark(x);
       switch (x.name) {
         case 'server': {
+          mark(x);
           const [address, ...params] = x.args;
+          let fails = 1;
+          let timeout = 10_000;
           if ((address ?? '').startsWith('unix:')) {
             report.add(x, 'not translated', 'a unix socket: Portcullis connects over TCP');
             continue;
           }
           const hasPort = /:\d+$/.test(address ?? '') && !/^\[[^\]]*\]$/.test(address ?? '');
-          const addr = hasPort ? address! : `${address}:${up.scheme === 'https' ? 443 : 80}`;
+          // nginx's upstream servers default to port 80 whatever the proxy_pass scheme.
+          const addr = hasPort ? address! : `${address}:80`;
+          if (!hasPort && up.scheme === 'https') report.add(x, 'differs', 'no port: nginx connects to port 80 even for https://, and so does the output (write the port, e.g. :443)');
           const entry: Record<string, unknown> = { address: up.scheme === 'https' ? `https://${addr}` : addr };
           for (const p of params) {
             const [k, v = ''] = p.split('=');
             if (k === 'weight') entry['weight'] = Number(v);
             else if (k === 'backup') entry['backup'] = true;
             else if (k === 'down') entry['down'] = true;
-            else if (k === 'max_fails') maxFails = Number(v);
-            else if (k === 'fail_timeout') failTimeout = nginxTime(v);
+            else if (k === 'max_fails') maxFails = fails = Number(v);
+            else if (k === 'fail_timeout') failTimeout = timeout = nginxTime(v) ?? 10_000;
             else report.add(x, 'not translated', `server parameter "${p}" has no Portcullis equivalent`);
           }
           servers.push(Object.keys(entry).length === 1 ? entry['address'] : entry);
+          perServer.push({ d: x, fails, timeout });
           break;
         }
         case 'keepalive':
+          mark(x);
           out.set(['upstreams', up.name, 'keepalive'], Number(x.args[0]), x);
           break;
         case 'keepalive_timeout':
+          mark(x);
           out.set(['upstreams', up.name, 'idle_timeout'], duration(nginxTime(x.args[0] ?? '') ?? 60_000), x);
           break;
         case 'keepalive_requests':
+          mark(x);
           out.set(['upstreams', up.name, 'max_requests_per_socket'], Number(x.args[0]), x);
           break;
         case 'least_conn':
+          mark(x);
           policy = x;
           out.set(['upstreams', up.name, 'balance'], 'least_request', x);
           report.add(x, 'differs', 'Portcullis\'s least_request picks the less busy of two random servers (P2C), where nginx scans all for the fewest connections');
           break;
         case 'ip_hash':
+          mark(x);
           policy = x;
           out.set(['upstreams', up.name, 'balance'], 'hash', x);
           out.set(['upstreams', up.name, 'hash_key'], 'client_ip', x);
           report.add(x, 'differs', 'Portcullis hashes the whole client address on a consistent ring; nginx hashes the first three octets of an IPv4 address');
           break;
         case 'hash': {
+          mark(x);
           policy = x;
           const key = hashKey(x.args[0] ?? '');
+          if (x.args[0] === '$uri') report.add(x, 'differs', "$uri is the decoded path without the query string; Portcullis's uri key hashes the request target as sent, query included");
           if (key === null) {
             report.add(x, 'not translated', `hash on "${x.args[0]}": Portcullis hashes $remote_addr, $request_uri, $http_<name> or $cookie_<name>`);
             break;
@@ -680,6 +721,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
           break;
         }
         case 'random':
+          mark(x);
           policy = x;
           if (x.args[0] === 'two') {
             out.set(['upstreams', up.name, 'balance'], 'least_request', x);
@@ -692,6 +734,13 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
     void policy;
     out.set(['upstreams', up.name, 'servers'], servers, d);
+    // Portcullis counts failures per upstream (passive_health); nginx per server.
+    const first = perServer[0];
+    for (const p of perServer.slice(1)) {
+      if (first && (p.fails !== first.fails || p.timeout !== first.timeout)) {
+        report.add(p.d, 'differs', `max_fails/fail_timeout are one passive_health per upstream in Portcullis; this server's (${p.fails} in ${duration(p.timeout)}) differ from ${first.d.args[0]}'s, and the upstream takes the last given`);
+      }
+    }
     if (!d.block!.some((x) => x.name === 'keepalive')) {
       out.set(['upstreams', up.name, 'keepalive'], 0, `no keepalive in upstream ${d.args[0]}: nginx closes every upstream connection after its response  (${fileName(d.file)}:${d.line})`);
       report.add(d, 'differs', 'nginx keeps no idle upstream connection without "keepalive"; written as keepalive: 0 (Portcullis would keep 10: remove the key for that)');
@@ -708,9 +757,18 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
   }
   for (const up of upstreams.values()) {
-    if (up.block !== null && up.scheme === null) report.add(up.block, 'not translated', `upstream ${up.block.args[0]} is used by no proxy_pass`);
+    if (up.block !== null && up.scheme === null) {
+      report.add(up.block, 'not translated', `upstream ${up.block.args[0]} is used by no proxy_pass`);
+      delete (out.root['upstreams'] as Record<string, unknown>)[up.name];
+    }
   }
 
+  // Routes apply to every listener in Portcullis; in nginx a server's locations answer only on its addresses.
+  const proxied = [...listeners].filter(([, e]) => !(out.get(['listen', e.index, 'redirect_https']) ?? false)).map(([k]) => k);
+  for (const { server, addresses } of routeServers) {
+    const elsewhere = proxied.filter((a) => !addresses.includes(a));
+    if (elsewhere.length) report.add(server, 'differs', `Portcullis's routes apply to every listener: this server's locations also answer on ${elsewhere.join(', ')}, where nginx did not serve them`);
+  }
   // Keep the routes' order as written (their entries were filled in place).
   for (const d of http) if (!handled.has(d)) leftOut(d);
   for (const d of main) if (!handled.has(d) && d !== httpBlock) leftOut(d);
