@@ -196,9 +196,15 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       const list = (out.get(['trusted_proxies']) as string[] | undefined) ?? [];
       list.push(d.args[0] ?? '');
       out.set(['trusted_proxies'], list, d);
+      if (!http.some((x) => x.name === 'real_ip_recursive' && x.args[0] === 'on') && d === http.find((x) => x.name === 'set_real_ip_from')) {
+        report.add(d, 'differs', 'Portcullis walks X-Forwarded-For back through trusted_proxies (nginx\'s real_ip_recursive on); nginx\'s default (off) takes the last address');
+      }
       if (!http.some((x) => x.name === 'real_ip_header')) {
         report.add(d, 'differs', "nginx's default real_ip_header is X-Real-IP; Portcullis believes X-Forwarded-For from trusted_proxies (have the proxy in front send X-Forwarded-For)");
       }
+    } else if (d.name === 'real_ip_recursive') {
+      mark(d);
+      if (d.args[0] !== 'on') report.add(d, 'differs', 'Portcullis walks X-Forwarded-For back through trusted_proxies (nginx\'s real_ip_recursive on); with off nginx takes the last address');
     } else if (d.name === 'real_ip_header') {
       mark(d);
       if ((d.args[0] ?? '').toLowerCase() !== 'x-forwarded-for') report.add(d, 'not translated', `Portcullis takes the client address from X-Forwarded-For of trusted_proxies only, not from ${d.args[0]}`);
@@ -218,7 +224,8 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     if (d.name !== 'upstream' || d.block === null) continue;
     mark(d);
     const name = upstreamName(d.args[0] ?? '');
-    upstreams.set(d.args[0] ?? '', { name, block: d, scheme: null, schemeFrom: null, hostHeader: undefined, hostFrom: null, settings: new Map() });
+    // nginx matches upstream names without regard to case (ngx_http_upstream_add).
+    upstreams.set((d.args[0] ?? '').toLowerCase(), { name, block: d, scheme: null, schemeFrom: null, hostHeader: undefined, hostFrom: null, settings: new Map() });
     // Servers first in the output, whatever the locations add later.
     out.set(['upstreams', name, 'servers'], []);
   }
@@ -281,11 +288,13 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
 
     // server_name → route hosts; the default server of its address also answers every other Host
-    const nameDirective = block.find((d) => d.name === 'server_name');
+    // Every server_name line adds names (nginx takes them all); the first one is cited.
+    const nameDirectives = block.filter((d) => d.name === 'server_name');
+    const nameDirective = nameDirectives[0];
     const hosts: string[] = [];
+    for (const nd of nameDirectives) mark(nd);
     if (nameDirective) {
-      mark(nameDirective);
-      for (const n of nameDirective.args) {
+      for (const n of nameDirectives.flatMap((nd) => nd.args)) {
         if (n === '_' || n === '') continue;
         if (n.startsWith('~')) report.add(nameDirective, 'not translated', `regular-expression name "${n}": Portcullis matches exact names and *.wildcards only`);
         else if (n.startsWith('.')) hosts.push(n.slice(1).toLowerCase(), `*${n}`.toLowerCase());
@@ -319,6 +328,9 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       }
       entry.servers.push(s);
       if (l.ssl) tlsFor(out, report, ['listen', entry.index], level, hosts, l, mark, nameDirective, s);
+      if (l.ssl && entry.servers.length > 1 && l.http2 !== entry.http2) {
+        report.add(l.d, 'differs', `HTTP/2 is per listener in Portcullis: ${addressText(l.host, l.port)} offers it to every server name${l.http2 ? ' from here on' : ''}, where nginx (1.25.1 and later) chooses per server by SNI`);
+      }
       if (l.ssl && l.http2 && !entry.http2) {
         entry.http2 = true;
         out.set(['listen', entry.index, 'http2'], true, l.d.args.includes('http2') ? l.d : block.find((d) => d.name === 'http2')!);
@@ -328,30 +340,59 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
 
     // return: the https redirect idiom, anything else reported
+    // The https redirect, in the forms nginx configurations write it: `return 301 https://$host$request_uri;`
+    // alone in the server; `location / { return 301 ...; }` (beside an ACME challenge location);
+    // certbot's `if ($host = name) { return 301 ...; }` blocks with a final `return 404;`.
     const ret = block.find((d) => d.name === 'return');
-    const locations = block.filter((d) => d.name === 'location');
-    if (ret) {
+    let locations = block.filter((d) => d.name === 'location');
+    const idiom = (d: D | undefined): RegExpExecArray | null => (d && [301, 302, 307, 308].includes(Number(d.args[0])) ? /^https:\/\/\$(host|server_name|http_host)(?::(\d+))?\$request_uri$/.exec(d.args[1] ?? '') : null);
+    const onlyReturn = (b: readonly D[] | null): D | undefined => (b && b.length === 1 && b[0]!.name === 'return' ? b[0] : undefined);
+    let redirect: D | undefined;
+    let form = 'server';
+    if (ret && idiom(ret) && locations.length === 0) redirect = ret;
+    const rootLocation = locations.find((l) => l.args.length === 1 && l.args[0] === '/' && idiom(onlyReturn(l.block)));
+    if (!redirect && rootLocation) {
+      redirect = onlyReturn(rootLocation.block);
+      form = 'location';
+      mark(rootLocation);
+      locations = locations.filter((l) => l !== rootLocation);
+    }
+    const certbotIfs = block.filter((d) => d.name === 'if' && /^\(\$host$/.test(d.args[0] ?? '') && idiom(onlyReturn(d.block)));
+    if (!redirect && certbotIfs.length > 0 && ret && ret.args[0] === '404') {
+      redirect = onlyReturn(certbotIfs[0]!.block);
+      form = 'certbot';
+      for (const d of certbotIfs) mark(d);
       mark(ret);
-      const status = Number(ret.args[0]);
-      const target = ret.args[1] ?? '';
-      const m = /^https:\/\/\$(host|server_name|http_host)(?::(\d+))?\$request_uri$/.exec(target);
-      if ([301, 302, 307, 308].includes(status) && m && locations.length === 0) {
-        // As nginx: the port written in the URL, else https's 443 (whatever port the TLS server listens on).
-        const port = m[2] ? Number(m[2]) : 443;
-        for (const l of listens) {
-          const entry = listeners.get(addressText(l.host, l.port))!;
-          if (entry.ssl) {
-            report.add(ret, 'not translated', 'a redirect on a TLS listener');
-            continue;
-          }
-          out.set(['listen', entry.index, 'redirect_https'], port === 443 && status === 301 ? true : { port, status }, ret);
-          if (!isDefault || entry.servers.length > 1) report.add(ret, 'differs', `the redirect answers every request on ${addressText(l.host, l.port)}, whatever its Host (Portcullis redirects per listener)`);
+      report.add(certbotIfs[0]!, 'differs', 'certbot\'s per-name redirects with "return 404" for other names become one redirect of every request on the address (Portcullis redirects per listener)');
+    }
+    if (redirect) {
+      mark(redirect);
+      const m = idiom(redirect)!;
+      const status = Number(redirect.args[0]);
+      // As nginx: the port written in the URL, else https's 443 (whatever port the TLS server listens on).
+      const port = m[2] ? Number(m[2]) : 443;
+      for (const l of listens) {
+        const entry = listeners.get(addressText(l.host, l.port))!;
+        if (entry.ssl) {
+          report.add(redirect, 'not translated', 'a redirect on a TLS listener');
+          continue;
         }
-        if (m[1] === 'server_name') report.add(ret, 'differs', 'Portcullis redirects to the Host the client asked for ($host), not the server_name');
-        if (m[1] === 'http_host') report.add(ret, 'differs', "$http_host keeps the port the client sent; Portcullis redirects to the host alone, on port " + port);
-      } else {
-        report.add(ret, 'not translated', `only "return 301|302|307|308 https://$host$request_uri" in a server without locations (the https redirect) is carried over`);
+        out.set(['listen', entry.index, 'redirect_https'], port === 443 && status === 301 ? true : { port, status }, redirect);
+        if (form === 'server' && (!isDefault || entry.servers.length > 1)) report.add(redirect, 'differs', `the redirect answers every request on ${addressText(l.host, l.port)}, whatever its Host (Portcullis redirects per listener)`);
       }
+      if (m[1] === 'server_name') report.add(redirect, 'differs', 'Portcullis redirects to the Host the client asked for ($host), not the server_name');
+      if (m[1] === 'http_host') report.add(redirect, 'differs', "$http_host keeps the port the client sent; Portcullis redirects to the host alone, on port " + port);
+      // The rest of a redirecting server (an ACME challenge location) is not served: the listener redirects everything.
+      for (const l of locations) {
+        mark(l);
+        report.add(l, 'not translated', 'this server redirects to https; Portcullis redirects every request on the address, so this location is not served (ACME http-01 challenges: use certbot --standalone or the DNS challenge)');
+      }
+      locations = [];
+    } else if (ret) {
+      mark(ret);
+      report.add(ret, 'not translated', idiom(ret) && locations.length > 0
+        ? 'an https redirect in a server with locations (not only location /): Portcullis redirects a whole listener, so only a server without locations is carried over'
+        : `only "return 301|302|307|308 https://$host$request_uri" (alone in the server, in location /, or certbot's if ($host = ...) form) is carried over: the https redirect`);
     }
 
     // locations → routes
@@ -412,7 +453,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     else if (path !== '/' ) report.add(loc, 'differs', `nginx answers "${path.slice(0, -1)}" with a 301 to "${path}"; Portcullis proxies it like "${path}"`);
 
     // the upstream
-    let up = upstreams.get(target.host);
+    let up = upstreams.get(target.host.toLowerCase());
     if (up === undefined || target.port !== null) {
       const address = addressText(target.host, target.port ?? (target.scheme === 'https' ? 443 : 80));
       const key = `${target.scheme}://${address}`;
@@ -531,9 +572,9 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       if (key) setting('tls.key', key.args[0], key);
     }
     for (const directive of ['proxy_ssl_verify', 'proxy_ssl_server_name', 'proxy_ssl_name', 'proxy_ssl_trusted_certificate', 'proxy_ssl_certificate', 'proxy_ssl_certificate_key']) {
-      // Reported (not translated) when the upstream is plain: marked so it is not reported twice.
+      // On a plain upstream nginx ignores them: reported only where this location itself says so.
       const d = target.scheme === 'https' ? level.single.get(directive) : use(level, directive);
-      if (d && target.scheme !== 'https') report.add(d, 'not translated', 'the upstream is plain http');
+      if (d && target.scheme !== 'https' && block.includes(d)) report.add(d, 'not translated', 'the upstream is plain http');
     }
     // Retries: nginx's proxy_next_upstream defaults to "error timeout".
     const next = use(level, 'proxy_next_upstream');
@@ -561,7 +602,10 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     const taken = keys.find((k) => seenRoute.has(k));
     if (taken !== undefined) {
       const other = seenRoute.get(taken)!;
-      if (other !== up.name || routeHosts.length > 1) report.add(loc, 'not translated', `another server block already routes ${taken.split(' ')[0] === '*' ? 'any Host' : taken.split(' ')[0]} ${path} (nginx serves a name with the first server that has it)`);
+      if (other !== up.name || routeHosts.length > 1) {
+        const who = taken.split(' ')[0] === '*' ? 'any Host' : taken.split(' ')[0];
+        report.add(loc, 'not translated', `another server block already routes ${who} ${path}: Portcullis's routes are shared by every listener, so two server blocks cannot route one Host and path differently, even on different addresses (nginx serves a name with the first server that has it on an address)`);
+      }
       return;
     }
     for (const k of keys) seenRoute.set(k, up.name);
@@ -639,8 +683,13 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     delete existing['cert'];
     delete existing['key'];
     delete existing['names'];
-    list.push({ cert: cert.args[0], key: key.args[0], ...(hosts.length ? { names: hosts } : {}) });
+    list.push({ cert: cert.args[0], key: key.args[0], ...(hosts.length ? { names: [...hosts] } : {}) });
     o.set([...at, 'tls', 'certificates'], list, cert);
+    // The default server's certificate is the one clients without SNI (or with an unknown name) get.
+    if (defaultFor.get(addressText(l.host, l.port)) === server) {
+      if (hosts.length) o.set([...at, 'tls', 'default_certificate'], hosts[0], l.d);
+      else r.add(l.d, 'differs', 'the default server has no name to select its certificate by: Portcullis sends the first certificate to clients without SNI');
+    }
   }
 
   // ---- upstream block contents
@@ -743,7 +792,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
     if (!d.block!.some((x) => x.name === 'keepalive')) {
       out.set(['upstreams', up.name, 'keepalive'], 0, `no keepalive in upstream ${d.args[0]}: nginx closes every upstream connection after its response  (${fileName(d.file)}:${d.line})`);
-      report.add(d, 'differs', 'nginx keeps no idle upstream connection without "keepalive"; written as keepalive: 0 (Portcullis would keep 10: remove the key for that)');
+      report.add(d, 'differs', 'nginx before 1.29.7 keeps no idle upstream connection without "keepalive"; written as keepalive: 0 (Portcullis would keep 10, nginx 1.29.7 and later 32: remove the key or set it)');
     }
     // Passive health: nginx takes a server out after max_fails (1) failures within fail_timeout (10s), for fail_timeout.
     const fails = maxFails ?? 1;
