@@ -5,6 +5,7 @@
 //
 // A test that fails here marks a translation that does not do what nginx does, or a difference the
 // report does not name; each such test says in its message what nginx does instead.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1264,4 +1265,20 @@ t.test('runImport', async (t) => {
       t.match(r.err, /mixed\.conf:5 proxy_read_timeout: not translated/);
     }
   });
+});
+
+t.test('relative certificate paths: read from the nginx prefix, written relative to the output file', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'portcullis-rebase-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const conf = join(root, 'etc', 'nginx');
+  const out = join(root, 'out');
+  for (const d of [join(conf, 'certs'), out]) execFileSync('mkdir', ['-p', d]);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(conf, 'certs', 'k.pem'), '-out', join(conf, 'certs', 'c.pem'), '-days', '2', '-subj', '/CN=site.example', '-addext', 'subjectAltName=DNS:site.example'], { stdio: 'ignore' });
+  writeFileSync(join(conf, 'site.conf'), 'server { listen 8443 ssl; server_name site.example; ssl_certificate certs/c.pem; ssl_certificate_key certs/k.pem; location / { proxy_pass http://127.0.0.1:9000; } }\n');
+  let stderr = '';
+  const code = runImport([join(conf, 'site.conf'), '-o', join(out, 'p.yaml')], { stdout: () => {}, stderr: (s) => void (stderr += s) });
+  t.equal(code, 0, stderr);
+  const yaml = readFileSync(join(out, 'p.yaml'), 'utf8');
+  t.match(yaml, /cert: \.\.\/etc\/nginx\/certs\/c\.pem/, 'nginx reads certs/c.pem from its prefix; the output names it from its own directory');
+  t.match(yaml, /key: \.\.\/etc\/nginx\/certs\/k\.pem/);
 });

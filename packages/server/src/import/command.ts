@@ -7,7 +7,7 @@
  * out, or an output that does not validate; 2 a usage error or an nginx file that cannot be read.
  */
 import { writeFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, parseConfigText } from '../config/index.js';
 import { NginxParseError, parseNginxFile } from './nginx-parse.js';
 import { translate } from './translate.js';
@@ -66,7 +66,11 @@ export function runImport(argv: string[], io: ImportIo = { stdout: (t) => void p
   }
   const base = dirname(file);
   const name = (f: string): string => relative(base, f) || f;
-  const { output: out, report } = translate(parsed, name);
+  // Certificate paths: nginx reads a relative one from its prefix, Portcullis from the output's directory.
+  const nginxPrefix = prefix !== undefined ? resolve(prefix) : base;
+  const outDir = dirname(output !== undefined ? resolve(output) : resolve('portcullis.yaml'));
+  const filePath = (p: string): string => (isAbsolute(p) ? p : relative(outDir, resolve(nginxPrefix, p)) || '.');
+  const { output: out, report } = translate(parsed, name, filePath);
   io.stderr(report.format(name));
   if (strict && report.untranslated > 0) {
     io.stderr(`portcullis import: --strict: ${report.untranslated} directive${report.untranslated === 1 ? '' : 's'} not translated; nothing written\n`);

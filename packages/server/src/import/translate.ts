@@ -144,7 +144,12 @@ interface UpstreamState {
   settings: Map<string, { value: unknown; from: D }>;
 }
 
-export function translate(directives: readonly D[], fileName: (file: string) => string): Translation {
+/**
+ * @param fileName how a file is named in comments and the report.
+ * @param filePath a certificate or key path as it must be written in the output: nginx reads a
+ *   relative one from its prefix, Portcullis from the output file's directory (default: as is).
+ */
+export function translate(directives: readonly D[], fileName: (file: string) => string, filePath: (p: string) => string = (p) => p): Translation {
   const out = new Output(fileName);
   const report = new Report();
   const known = new Set(directiveRows.map((r) => r.directive));
@@ -417,7 +422,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       path = args[1]!;
     }
     if (modifier === '=' || modifier === '~' || modifier === '~*' || path.startsWith('@')) {
-      report.add(loc, 'not translated', modifier === '=' ? 'an exact-match location: Portcullis routes by path prefix only' : path.startsWith('@') ? 'a named location' : 'a regular-expression location: Portcullis routes by path prefix only');
+      report.add(loc, 'not translated', modifier === '=' ? 'an exact-match location: Portcullis routes by path prefix only; these requests go to the longest matching prefix route instead' : path.startsWith('@') ? 'a named location' : 'a regular-expression location: Portcullis routes by path prefix only; requests it matched (and any it blocked) go to the longest matching prefix route instead');
       return;
     }
     const block = loc.block ?? [];
@@ -428,7 +433,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       report.add(d, 'not translated', 'a nested location: translate it as a route of its own');
     }
     if (!pass) {
-      report.add(loc, 'not translated', 'a location without proxy_pass (static files, return, ...): Portcullis only proxies');
+      report.add(loc, 'not translated', 'a location without proxy_pass (static files, return, deny ...): Portcullis only proxies; its requests go to the longest matching prefix route instead');
       for (const d of block) if (!handled.has(d)) leftOut(d);
       return;
     }
@@ -565,11 +570,11 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       const name = use(level, 'proxy_ssl_name');
       if (name) setting('tls.server_name', name.args[0], name);
       const ca = use(level, 'proxy_ssl_trusted_certificate');
-      if (ca) setting('tls.ca', ca.args[0], ca);
+      if (ca) setting('tls.ca', filePath(ca.args[0] ?? ''), ca);
       const cert = use(level, 'proxy_ssl_certificate');
       const key = use(level, 'proxy_ssl_certificate_key');
-      if (cert) setting('tls.cert', cert.args[0], cert);
-      if (key) setting('tls.key', key.args[0], key);
+      if (cert) setting('tls.cert', filePath(cert.args[0] ?? ''), cert);
+      if (key) setting('tls.key', filePath(key.args[0] ?? ''), key);
     }
     for (const directive of ['proxy_ssl_verify', 'proxy_ssl_server_name', 'proxy_ssl_name', 'proxy_ssl_trusted_certificate', 'proxy_ssl_certificate', 'proxy_ssl_certificate_key']) {
       // On a plain upstream nginx ignores them: reported only where this location itself says so.
@@ -636,8 +641,8 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     markIt(key);
     const existing = o.get([...at, 'tls']) as Record<string, unknown> | undefined;
     if (existing === undefined) {
-      o.set([...at, 'tls', 'cert'], cert.args[0], cert);
-      o.set([...at, 'tls', 'key'], key.args[0], key);
+      o.set([...at, 'tls', 'cert'], filePath(cert.args[0] ?? ''), cert);
+      o.set([...at, 'tls', 'key'], filePath(key.args[0] ?? ''), key);
       const protocols = use(level, 'ssl_protocols');
       if (protocols) {
         markIt(protocols);
@@ -678,12 +683,12 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     if (ownAge !== listenerAge) {
       r.add(server, 'differs', `Strict-Transport-Security is per listener in Portcullis: this server's ${ownAge === null ? 'absence of HSTS' : `max-age=${ownAge}`} gives way to the listener's ${listenerAge === null ? 'none' : `max-age=${listenerAge}`}, set by the first server block on ${addressText(l.host, l.port)}`);
     }
-    if (existing['cert'] === cert.args[0]) return;
+    if (existing['cert'] === filePath(cert.args[0] ?? '')) return;
     const list = (existing['certificates'] as Array<Record<string, unknown>> | undefined) ?? [{ cert: existing['cert'], key: existing['key'], ...(existing['names'] ? { names: existing['names'] } : {}) }];
     delete existing['cert'];
     delete existing['key'];
     delete existing['names'];
-    list.push({ cert: cert.args[0], key: key.args[0], ...(hosts.length ? { names: [...hosts] } : {}) });
+    list.push({ cert: filePath(cert.args[0] ?? ''), key: filePath(key.args[0] ?? ''), ...(hosts.length ? { names: [...hosts] } : {}) });
     o.set([...at, 'tls', 'certificates'], list, cert);
     // The default server's certificate is the one clients without SNI (or with an unknown name) get.
     if (defaultFor.get(addressText(l.host, l.port)) === server) {
