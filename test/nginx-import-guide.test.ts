@@ -7,48 +7,25 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { migrationGuide } from '../packages/server/dist/import/directives.js';
-import { certDir, issue, makeCa } from './lib/certs.js';
+import { authentikScene, hasIpv6 } from './lib/authentik.js';
 import { runCli } from './lib/cli.js';
 import { request } from './lib/client.js';
 import { headerValues } from './lib/http1.js';
 import type { Echo } from './lib/origins.js';
-import { handshake, httpsRequest, startCliWithConfig, startHttpsOrigin, tempDir } from './lib/tls.js';
+import { handshake, httpsRequest, startCliWithConfig, tempDir } from './lib/tls.js';
 import { deferred, freePort, withTimeout } from './lib/util.js';
 
 const T = { timeout: 60_000 };
 
-const dir = certDir(t);
-const letsEncrypt = makeCa(dir, 'Test Lets Encrypt');
-const domain = issue(letsEncrypt, 'domain.tld', { dns: ['domain.tld', 'sso.domain.tld'] });
-const authentikCa = makeCa(dir, 'authentik self-signed');
-const authentikCert = issue(authentikCa, 'authentik', { dns: ['authentik-server'] });
+const { letsEncrypt, domain, origin, upgrades } = await authentikScene(t);
 
-async function hasIpv6(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(0, '::1', () => s.close(() => resolve(true)));
-  });
-}
-
-const upgrades: Array<{ url: string; headers: Record<string, string | string[] | undefined> }> = [];
-const origin = await startHttpsOrigin(t, { cert: authentikCert.chain.pem, key: authentikCert.key.pem });
-const wss = new WebSocketServer({ server: origin.server });
-t.teardown(() => new Promise<void>((r) => wss.close(() => r())));
-wss.on('connection', (ws, req) => {
-  upgrades.push({ url: req.url ?? '', headers: req.headers });
-  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
-});
-
-// The guide's configuration, exactly as the seed file shows it.
-const seed = readFileSync(fileURLToPath(new URL('../../shared/seed/authentik-reverse-proxy-guide.txt', import.meta.url)), 'utf8');
-const guide = seed.slice(seed.indexOf('# Upstream where'), seed.lastIndexOf('}') + 1) + '\n';
+// The guide's configuration, exactly as the guide shows it (copied from its page into the fixture).
+const guide = readFileSync(fileURLToPath(new URL('./fixtures/authentik-guide.nginx.conf', import.meta.url)), 'utf8');
 
 const plain = await freePort();
 const secure = await freePort();

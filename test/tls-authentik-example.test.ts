@@ -7,44 +7,19 @@
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import WebSocket, { WebSocketServer } from 'ws';
-import { certDir, issue, makeCa } from './lib/certs.js';
+import WebSocket from 'ws';
+import { authentikScene, hasIpv6 } from './lib/authentik.js';
 import { request } from './lib/client.js';
 import { headerValues } from './lib/http1.js';
 import type { Echo } from './lib/origins.js';
-import { handshake, httpsRequest, startCliWithConfig, startHttpsOrigin } from './lib/tls.js';
+import { handshake, httpsRequest, startCliWithConfig } from './lib/tls.js';
 import { deferred, freePort, withTimeout } from './lib/util.js';
 
 const T = { timeout: 60_000 };
 
-const dir = certDir(t);
-const letsEncrypt = makeCa(dir, 'Test Lets Encrypt');
-const domain = issue(letsEncrypt, 'domain.tld', { dns: ['domain.tld', 'sso.domain.tld'] });
-// authentik's 9443: a certificate no CA the proxy knows vouches for.
-const authentikCa = makeCa(dir, 'authentik self-signed');
-const authentikCert = issue(authentikCa, 'authentik', { dns: ['authentik-server'] });
-
-/** Whether this machine has IPv6 loopback (the example also listens on [::]). */
-async function hasIpv6(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(0, '::1', () => s.close(() => resolve(true)));
-  });
-}
-
-// The authentik stand-in: https with WebSockets (ws) on the same port.
-const upgrades: Array<{ url: string; headers: Record<string, string | string[] | undefined> }> = [];
-const origin = await startHttpsOrigin(t, { cert: authentikCert.chain.pem, key: authentikCert.key.pem });
-const wss = new WebSocketServer({ server: origin.server });
-t.teardown(() => new Promise<void>((r) => wss.close(() => r())));
-wss.on('connection', (ws, req) => {
-  upgrades.push({ url: req.url ?? '', headers: req.headers });
-  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
-});
+const { letsEncrypt, domain, origin, upgrades } = await authentikScene(t);
 
 const plain = await freePort();
 const secure = await freePort();
