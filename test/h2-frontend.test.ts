@@ -10,10 +10,11 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import tls from 'node:tls';
 import t from 'tap';
 import { certDir, issue, makeCa } from './lib/certs.js';
-import { accessPids, waitFor } from './lib/cli.js';
+import { accessPids, runCli, waitFor } from './lib/cli.js';
 import { headerValues } from './lib/http1.js';
 import { echoHandler, startOrigin, type Echo } from './lib/origins.js';
 import { startCliWithConfig } from './lib/tls.js';
@@ -508,4 +509,19 @@ routes:
   const s = connect(added);
   t.teardown(() => s.close());
   t.equal((await request(s, { ':path': '/added' })).status, 200, 'and proxies, in both workers after the rolling restart');
+});
+
+t.test('an http2 listener on a port another program holds: a clear refusal at start, not a worker on a random port', T, async (t) => {
+  // libuv defers bind()'s EADDRINUSE to listen(); the supervisor checks the socket's own address.
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => holder.close(() => r())));
+  const held = (holder.address() as net.AddressInfo).port;
+  const dir = certDir(t);
+  const file = `${dir}/held.yaml`;
+  writeFileSync(file, yaml(1, held, await freePort()));
+  const r = await runCli(t, ['--config', file], 15_000);
+  t.equal(r.timedOut, false, 'it exited by itself');
+  t.not(r.code, 0);
+  t.match(r.stdout + r.stderr, new RegExp(`cannot bind 127\\.0\\.0\\.1:${held}: the address is in use`));
 });

@@ -9,6 +9,7 @@
  * HTTP/1.1 recipients do in practice.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
+import { isExtraName } from '../headers/extra-headers.js';
 
 /** node:http2's single-value fields (lib/internal/http2/util.js, kSingleValueHeaders). */
 const SINGLE = new Set([
@@ -98,7 +99,7 @@ export function h2ResponseHeaders(status: number, headers: readonly string[], ex
   const out: OutgoingHttpHeaders = { ':status': status };
   for (let i = 0; i < headers.length; i += 2) {
     const name = lowerName(headers[i]!);
-    if (connectionSpecific(name) || name.charCodeAt(0) === 58 /* : */ || (extra.length !== 0 && isExtra(name, extra))) continue;
+    if (connectionSpecific(name) || name.charCodeAt(0) === 58 /* : */ || (extra.length !== 0 && isExtraName(name, extra))) continue;
     const value = headers[i + 1]!;
     const had = out[name];
     if (had === undefined) out[name] = value;
@@ -108,9 +109,4 @@ export function h2ResponseHeaders(status: number, headers: readonly string[], ex
   }
   for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!;
   return out;
-}
-
-function isExtra(name: string, extra: readonly string[]): boolean {
-  for (let i = 0; i < extra.length; i += 2) if (extra[i] === name) return true;
-  return false;
 }

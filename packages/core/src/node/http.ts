@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { limitDefaults, type RequestLimits } from '../config/options.js';
 import { normalizeAddress } from '../headers/cidr.js';
+import { withExtra } from '../headers/extra-headers.js';
 import { checkHost, HeadMeter, REFUSE_TARGET, type HeadRefusal } from '../headers/host.js';
 import type { ClientRequest, Downstream, Exchange, Proxy } from '../exchange/contract.js';
 
@@ -18,20 +19,6 @@ const EMPTY = Buffer.alloc(0);
 export interface NodeHandlerOptions {
   /** Header pairs (lower-case names) every response carries, replacing the upstream's: HSTS. */
   extraHeaders?: readonly string[];
-}
-
-/** `headers` with `extra`'s names dropped and `extra` appended (a new array only when needed). */
-export function withExtra(headers: string[], extra: readonly string[]): string[] {
-  if (extra.length === 0) return headers;
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!.toLowerCase();
-    let own = false;
-    for (let j = 0; j < extra.length; j += 2) if (extra[j] === name) own = true;
-    if (!own) out.push(headers[i]!, headers[i + 1]!);
-  }
-  for (let j = 0; j < extra.length; j++) out.push(extra[j]!);
-  return out;
 }
 
 export class NodeDownstream implements Downstream {

@@ -16,7 +16,8 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Exchange, Proxy } from '../exchange/contract.js';
 import { limitDefaults } from '../config/options.js';
-import { clientRequestOf, isRefusal, NodeDownstream, refuse, withExtra, type NodeHandlerOptions } from './http.js';
+import { isExtraName, withExtra } from '../headers/extra-headers.js';
+import { clientRequestOf, isRefusal, NodeDownstream, refuse, type NodeHandlerOptions } from './http.js';
 import type { UpgradeHooks, UpstreamSwitch } from '../websocket/upgrade.js';
 
 /** The body of an upgrade request arrives on the raw socket: backpressure goes there too. */
@@ -62,7 +63,7 @@ class Tunnel implements UpgradeHooks {
     const h = up.rawHeaders;
     const extra = this.extra;
     for (let i = 0; i < h.length; i += 2) {
-      if (extra.length > 0 && extra.includes(h[i]!.toLowerCase())) continue;
+      if (extra.length > 0 && isExtraName(h[i]!.toLowerCase(), extra)) continue;
       head += `${h[i]}: ${h[i + 1]}\r\n`;
     }
     for (let i = 0; i < extra.length; i += 2) head += `${extra[i]}: ${extra[i + 1]}\r\n`;

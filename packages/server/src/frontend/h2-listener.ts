@@ -32,15 +32,15 @@ interface Contexts {
   byName: Array<[string, tls.SecureContext]>;
 }
 
+/** The TLS settings of one certificate of the listener (TLS 1.2 ciphers only when 1.2 is offered). */
+function contextOptions(config: ListenerConfig, c: LoadedCertificate): tls.SecureContextOptions {
+  const t = config.tls!;
+  return { cert: c.cert, key: c.key, minVersion: t.minVersion, ...(t.minVersion === 'TLSv1.3' ? {} : { ciphers: t.ciphers ?? tlsDefaults.ciphers }) };
+}
+
 function contextsFor(config: ListenerConfig, certificates: readonly LoadedCertificate[]): Contexts {
   const t = config.tls!;
-  const options = (c: LoadedCertificate): tls.SecureContextOptions => ({
-    cert: c.cert,
-    key: c.key,
-    minVersion: t.minVersion,
-    ...(t.minVersion === 'TLSv1.3' ? {} : { ciphers: t.ciphers ?? tlsDefaults.ciphers }),
-  });
-  const contexts = certificates.map((c) => tls.createSecureContext(options(c)));
+  const contexts = certificates.map((c) => tls.createSecureContext(contextOptions(config, c)));
   // Names are claimed by the first certificate listing them (the config refuses overlaps).
   const byName: Array<[string, tls.SecureContext]> = [];
   const seen = new Set<string>();
@@ -77,12 +77,10 @@ export class H2Listener {
     this.contexts = contextsFor(config, certificates);
     this.server = tls.createServer({
       ALPNProtocols: ['h2', 'http/1.1'],
-      minVersion: config.tls!.minVersion,
-      ...(config.tls!.minVersion === 'TLSv1.3' ? {} : { ciphers: config.tls!.ciphers ?? tlsDefaults.ciphers }),
+      // The default certificate, for clients without SNI or with a name no certificate claims.
+      ...contextOptions(config, certificates[config.tls!.defaultCertificate]!),
       SNICallback: (name, cb) => cb(null, this.contextFor(name)),
-      // The default context for clients without SNI (set below, replaced on reload).
     });
-    this.server.setSecureContext(this.secureOptions(certificates));
     this.h2 = http2.createServer({
       settings: {
         maxConcurrentStreams: h2c.maxConcurrentStreams,
@@ -121,7 +119,6 @@ export class H2Listener {
       if (isDraining()) res.shouldKeepAlive = false;
       h1(req, res);
     });
-    this.h1.keepAliveTimeout = h2c.idleTimeout;
     this.h1.on('upgrade', nodeUpgradeHandler(proxy, { extraHeaders }));
     this.h1.on('clientError', (_err, socket) => socket.destroy());
     this.server.on('secureConnection', (socket: tls.TLSSocket) => {
@@ -133,12 +130,6 @@ export class H2Listener {
     // Failed handshakes (a client that does not trust the certificate): nothing to tell.
     this.server.on('tlsClientError', () => {});
     onDraining(() => this.startDraining());
-  }
-
-  private secureOptions(certificates: readonly LoadedCertificate[]): tls.SecureContextOptions {
-    const t = this.config.tls!;
-    const c = certificates[t.defaultCertificate]!;
-    return { cert: c.cert, key: c.key, minVersion: t.minVersion, ...(t.minVersion === 'TLSv1.3' ? {} : { ciphers: t.ciphers ?? tlsDefaults.ciphers }) };
   }
 
   private contextFor(name: string): tls.SecureContext {
@@ -162,7 +153,7 @@ export class H2Listener {
   /** New handshakes get `certificates`; open connections keep theirs. */
   reloadCertificates(certificates: readonly LoadedCertificate[]): void {
     const contexts = contextsFor(this.config, certificates);
-    this.server.setSecureContext(this.secureOptions(certificates));
+    this.server.setSecureContext(contextOptions(this.config, certificates[this.config.tls!.defaultCertificate]!));
     this.contexts = contexts;
   }
 

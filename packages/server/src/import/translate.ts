@@ -240,7 +240,8 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
   // ---- servers → listeners and routes
   const servers = http.filter((d) => d.name === 'server' && d.block !== null);
   const listeners = new Map<string, { index: number; ssl: boolean; http2: boolean; servers: D[] }>();
-  const routes: Array<Record<string, unknown>> = [];
+  /** Routes written so far (their keys are set on the output in place). */
+  let routeCount = 0;
   const seenRoute = new Map<string, string>();
   /** Servers that gave routes, and the addresses they listen on (routes apply to every listener). */
   const routeServers: Array<{ server: D; addresses: string[] }> = [];
@@ -401,13 +402,13 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     }
 
     // locations → routes
-    const before = routes.length;
+    const before = routeCount;
     for (const loc of locations) {
       mark(loc);
       if (unreachable) continue;
       locationRoute(loc, level, routeHosts, listens, s);
     }
-    if (routes.length > before) routeServers.push({ server: s, addresses: listens.map((l) => addressText(l.host, l.port)) });
+    if (routeCount > before) routeServers.push({ server: s, addresses: listens.map((l) => addressText(l.host, l.port)) });
     for (const d of block) {
       if (!handled.has(d)) leftOut(d);
     }
@@ -614,9 +615,7 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
       return;
     }
     for (const k of keys) seenRoute.set(k, up.name);
-    const index = routes.length;
-    const route: Record<string, unknown> = {};
-    routes.push(route);
+    const index = routeCount++;
     if (routeHosts.length === 1) out.set(['routes', index, 'host'], routeHosts[0], server.block!.find((d) => d.name === 'server_name'));
     else if (routeHosts.length > 1) out.set(['routes', index, 'hosts'], routeHosts, server.block!.find((d) => d.name === 'server_name'));
     out.set(['routes', index, 'path'], path, loc);
@@ -704,7 +703,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
     const servers: unknown[] = [];
     let maxFails: number | null = null;
     let failTimeout: number | null = null;
-    let policy: D | null = null;
     const perServer: Array<{ d: D; fails: number; timeout: number }> = [];
     for (const x of d.block!) {
       switch (x.name) {
@@ -749,20 +747,17 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
           break;
         case 'least_conn':
           mark(x);
-          policy = x;
           out.set(['upstreams', up.name, 'balance'], 'least_request', x);
           report.add(x, 'differs', 'Portcullis\'s least_request picks the less busy of two random servers (P2C), where nginx scans all for the fewest connections');
           break;
         case 'ip_hash':
           mark(x);
-          policy = x;
           out.set(['upstreams', up.name, 'balance'], 'hash', x);
           out.set(['upstreams', up.name, 'hash_key'], 'client_ip', x);
           report.add(x, 'differs', 'Portcullis hashes the whole client address on a consistent ring; nginx hashes the first three octets of an IPv4 address');
           break;
         case 'hash': {
           mark(x);
-          policy = x;
           const key = hashKey(x.args[0] ?? '');
           if (x.args[0] === '$uri') report.add(x, 'differs', "$uri is the decoded path without the query string; Portcullis's uri key hashes the request target as sent, query included");
           if (key === null) {
@@ -776,7 +771,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
         }
         case 'random':
           mark(x);
-          policy = x;
           if (x.args[0] === 'two') {
             out.set(['upstreams', up.name, 'balance'], 'least_request', x);
             if (x.args[1] !== undefined && x.args[1] !== 'least_conn') report.add(x, 'differs', `random two ${x.args[1]}: Portcullis picks the less busy of the two by requests in flight`);
@@ -786,7 +780,6 @@ export function translate(directives: readonly D[], fileName: (file: string) => 
           leftOut(x);
       }
     }
-    void policy;
     out.set(['upstreams', up.name, 'servers'], servers, d);
     // Portcullis counts failures per upstream (passive_health); nginx per server.
     const first = perServer[0];
